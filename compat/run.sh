@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# CI entry point for the Redis-suite compatibility gate; a thin wrapper around compat/runner.py.
+#
+#   compat/run.sh --ci            the CI gate: the units in compat/ci-units.txt against
+#                                 target/release/tessera (shards 2); exit 1 naming every test of
+#                                 compat/expected/ that no longer passes
+#   compat/run.sh --check [...]   the same gate over the units that have an expected list
+#   compat/run.sh [runner args]   anything else goes to compat/runner.py as is (see --help)
+#
+# It does not build the server: run `cargo build --release` first (CI does it anyway).
+# Works from any directory; the suite is fetched into compat/.cache on first use.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+args=()
+for arg in "$@"; do
+    if [ "$arg" = "--ci" ]; then
+        args+=(--check --units-file "$here/ci-units.txt")
+    else
+        args+=("$arg")
+    fi
+done
+exec python3 "$here/runner.py" "${args[@]+"${args[@]}"}"
