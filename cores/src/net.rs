@@ -1,0 +1,61 @@
+//! Listeners and connection streams. Each shard binds its own listener on the
+//! same port (glommio sets SO_REUSEPORT), so the kernel spreads connections.
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use std::io;
+use std::net::SocketAddr;
+
+/// A shard's TCP listener.
+pub struct Listener {
+    inner: glommio::net::TcpListener,
+}
+
+impl Listener {
+    /// Binds `addr` with SO_REUSEPORT.
+    pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
+        let inner = glommio::net::TcpListener::bind(addr).map_err(io::Error::from)?;
+        Ok(Listener { inner })
+    }
+
+    /// Accepts the next connection.
+    pub async fn accept(&self) -> io::Result<Stream> {
+        let stream = self.inner.accept().await.map_err(io::Error::from)?;
+        stream.set_nodelay(true).map_err(io::Error::from)?;
+        Ok(Stream { inner: stream })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr().map_err(io::Error::from)
+    }
+}
+
+/// An accepted connection.
+pub struct Stream {
+    inner: glommio::net::TcpStream,
+}
+
+impl Stream {
+    /// Reads what is available into `buf`; 0 means the peer closed.
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf).await
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr().map_err(io::Error::from)
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr().map_err(io::Error::from)
+    }
+
+    /// Shuts the socket down in both directions (CLIENT KILL from any task).
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.inner.as_raw_fd()
+    }
+}

@@ -1,0 +1,227 @@
+//! Connections: each shard accepts on its own listener and serves its
+//! connections. A read fills the buffer, every complete command in it is
+//! parsed and run in order, and the output is flushed once per batch.
+
+use crate::client::{next_client_id, ClientInfo};
+use crate::exec;
+use crate::resp::parse::{decode_quoted, is_quoted};
+use crate::resp::{parse_command, Argv, ParseLimits, Parsed};
+use crate::session::Session;
+use crate::shard::ShardState;
+use cores::net::{Listener, Stream};
+use cores::Shard;
+use std::cell::RefCell;
+use std::ops::Range;
+use std::rc::Rc;
+
+/// Accepts connections on this shard's listener until it fails.
+pub async fn accept_loop(
+    shard: Rc<Shard<ShardState>>,
+    listener: Listener,
+    read_buffer_bytes: usize,
+) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let shard = shard.clone();
+                cores::spawn(async move { serve(shard, stream, read_buffer_bytes).await });
+            }
+            Err(error) => {
+                crate::warning!("Accepting client connection: {error}");
+                cores::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Serves one connection until it closes.
+pub async fn serve(shard: Rc<Shard<ShardState>>, mut stream: Stream, read_buffer_bytes: usize) {
+    let now = exec::now_ms();
+    let id = next_client_id();
+    let info = Rc::new(RefCell::new(ClientInfo {
+        id,
+        addr: stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        laddr: stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        fd: stream.raw_fd(),
+        name: Vec::new(),
+        created_ms: now,
+        last_interaction_ms: now,
+        db: 0,
+        multi: -1,
+        last_command: String::new(),
+        resp: 2,
+        query_buffer_bytes: 0,
+        query_buffer_free: 0,
+        output_bytes: 0,
+        killed: false,
+        flags: String::new(),
+    }));
+    let authenticated = {
+        let mut state = shard.state();
+        state.clients.insert(id, info.clone());
+        state.stats.total_connections_received += 1;
+        state.config.settings.requirepass.is_none()
+    };
+    let mut session = Session::new(shard.clone(), info.clone(), authenticated);
+    let mut conn = Connection {
+        buf: vec![0; read_buffer_bytes],
+        start: 0,
+        end: 0,
+        ranges: Vec::new(),
+        inline_scratch: Vec::new(),
+    };
+    let _ = conn.run(&mut session, &mut stream).await;
+    crate::families::transaction::unwatch_all(&mut session).await;
+    shard.state().clients.remove(&id);
+}
+
+struct Connection {
+    buf: Vec<u8>,
+    /// Unparsed bytes are buf[start..end].
+    start: usize,
+    end: usize,
+    ranges: Vec<Range<usize>>,
+    /// Decoded quoted inline arguments.
+    inline_scratch: Vec<u8>,
+}
+
+impl Connection {
+    async fn run(&mut self, session: &mut Session, stream: &mut Stream) -> std::io::Result<()> {
+        loop {
+            self.make_room(session)?;
+            let n = stream.read(&mut self.buf[self.end..]).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.end += n;
+            session.shard.state().stats.net_input_bytes += n as u64;
+            let close = self.process(session).await;
+            if !session.out.bytes.is_empty() {
+                stream.write_all(&session.out.bytes).await?;
+                session.shard.state().stats.net_output_bytes += session.out.bytes.len() as u64;
+                session.out.bytes.clear();
+                // Do not keep a huge reply's buffer around.
+                if session.out.bytes.capacity() > 1 << 20 {
+                    session.out.bytes.shrink_to(16 * 1024);
+                }
+            }
+            if close || session.info.borrow().killed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ensures free space after `end`, compacting or growing the buffer, and
+    /// enforces client-query-buffer-limit.
+    fn make_room(&mut self, session: &Session) -> std::io::Result<()> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.end < self.buf.len() {
+            return Ok(());
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.end < self.buf.len() {
+                return Ok(());
+            }
+        }
+        let limit = session
+            .shard
+            .state()
+            .config
+            .settings
+            .client_query_buffer_limit as usize;
+        if self.buf.len() >= limit {
+            crate::warning!(
+                "Closing client that reached max query buffer length: id={} (qbuf initial bytes: {:?})",
+                session.id,
+                String::from_utf8_lossy(&self.buf[..self.buf.len().min(64)])
+            );
+            return Err(std::io::Error::other("query buffer limit"));
+        }
+        let grown = (self.buf.len() * 2).min(limit.max(self.buf.len() + 1));
+        self.buf.resize(grown, 0);
+        Ok(())
+    }
+
+    /// Runs every complete command in the buffer. Returns true when the
+    /// connection must close after flushing.
+    async fn process(&mut self, session: &mut Session) -> bool {
+        loop {
+            if self.start == self.end {
+                return session.close_after_reply;
+            }
+            let limits = {
+                let state = session.shard.state();
+                ParseLimits {
+                    proto_max_bulk_len: state.config.settings.proto_max_bulk_len,
+                    authenticated: session.authenticated,
+                }
+            };
+            let window = &self.buf[self.start..self.end];
+            let is_inline = window[0] != b'*';
+            match parse_command(window, limits, &mut self.ranges) {
+                Parsed::Incomplete => {
+                    self.update_info(session);
+                    return session.close_after_reply;
+                }
+                Parsed::Empty { consumed } => self.start += consumed,
+                Parsed::Error(message) => {
+                    let mut text = String::from("ERR ");
+                    text.push_str(&message);
+                    session.out.error(&text);
+                    crate::verbose!("Protocol error ({message}) from client: id={}", session.id);
+                    return true;
+                }
+                Parsed::Command { consumed } => {
+                    let base = self.start;
+                    for range in self.ranges.iter_mut() {
+                        range.start += base;
+                        range.end += base;
+                    }
+                    session.info.borrow_mut().last_interaction_ms = exec::now_ms();
+                    if is_inline && self.ranges.iter().any(|r| is_quoted(&self.buf[r.clone()])) {
+                        self.inline_scratch.clear();
+                        let mut decoded = Vec::with_capacity(self.ranges.len());
+                        for range in &self.ranges {
+                            let word = &self.buf[range.clone()];
+                            let start = self.inline_scratch.len();
+                            if is_quoted(word) {
+                                self.inline_scratch.extend_from_slice(&decode_quoted(word));
+                            } else {
+                                self.inline_scratch.extend_from_slice(word);
+                            }
+                            decoded.push(start..self.inline_scratch.len());
+                        }
+                        let argv = Argv::new(&self.inline_scratch, &decoded);
+                        exec::execute(session, &argv).await;
+                    } else {
+                        let argv = Argv::new(&self.buf, &self.ranges);
+                        exec::execute(session, &argv).await;
+                    }
+                    self.start += consumed;
+                    if session.close_after_reply || session.info.borrow().killed {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn update_info(&self, session: &Session) {
+        let mut info = session.info.borrow_mut();
+        info.query_buffer_bytes = self.end - self.start;
+        info.query_buffer_free = self.buf.len() - self.end;
+        info.db = session.db;
+    }
+}

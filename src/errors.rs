@@ -1,0 +1,98 @@
+//! Every error string Tessera replies with, byte for byte as Redis 7.0 writes
+//! them (without the leading '-').
+
+pub const SYNTAX: &str = "ERR syntax error";
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+pub const INCR_OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const INCR_NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
+pub const NO_SUCH_KEY: &str = "ERR no such key";
+pub const OUT_OF_RANGE: &str = "ERR index out of range";
+pub const DB_INDEX_OUT_OF_RANGE: &str = "ERR DB index is out of range";
+pub const INVALID_DB_INDEX: &str = "ERR invalid DB index";
+pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{}' command";
+pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
+pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+pub const AUTH_NOT_CONFIGURED: &str =
+    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+pub const PROTOCOL_VERSION: &str = "NOPROTO unsupported protocol version";
+
+/// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
+pub fn unknown_command(argv: &[&[u8]]) -> String {
+    let mut msg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        sanitize(argv[0], 128)
+    );
+    for arg in argv.iter().skip(1) {
+        if msg.len() >= 128 {
+            break;
+        }
+        let remaining = 128usize.saturating_sub(msg.len());
+        msg.push_str(&format!("'{}' ", sanitize(arg, remaining)));
+    }
+    msg
+}
+
+/// `ERR unknown subcommand '<sub>'. Try <CMD> HELP.`
+pub fn unknown_subcommand(command: &[u8], sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        sanitize(sub, 128),
+        String::from_utf8_lossy(command).to_uppercase()
+    )
+}
+
+/// `ERR wrong number of arguments for '<name>' command`
+pub fn wrong_arity(name: &str) -> String {
+    format!("ERR wrong number of arguments for '{name}' command")
+}
+
+/// Formats `INVALID_EXPIRE` for a command name.
+pub fn invalid_expire(command: &str) -> String {
+    INVALID_EXPIRE.replace("{}", command)
+}
+
+/// Renders client-supplied bytes for an error message: non-printable bytes
+/// become spaces (Redis does the same so replies stay single-line), and the
+/// text is cut to `limit` bytes.
+pub fn sanitize(bytes: &[u8], limit: usize) -> String {
+    let cut = &bytes[..bytes.len().min(limit)];
+    cut.iter()
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                ' '
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_command_lists_args() {
+        assert_eq!(
+            unknown_command(&[b"foo", b"a", b"b"]),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(
+            unknown_command(&[b"foo"]),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+    }
+}

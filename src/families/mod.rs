@@ -1,0 +1,23 @@
+//! Command families, one file each: the family's table first, then thin
+//! handlers, then the `op_*` functions, then tests.
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod transaction;
+
+use crate::command::CommandDef;
+
+/// Every command Tessera implements.
+pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
+    [
+        connection::COMMANDS,
+        keys::COMMANDS,
+        server::COMMANDS,
+        string::COMMANDS,
+        transaction::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
+}

@@ -1,0 +1,421 @@
+//! One database's partition on one shard: entries, expiry times, WATCH
+//! registrations, and the counters INFO reports.
+
+use super::table::{Keyed, Table};
+use super::{CompactBytes, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A key and its value.
+pub struct Entry {
+    pub key: CompactBytes,
+    pub value: Value,
+    /// Last access, in seconds of the LRU clock (for OBJECT IDLETIME).
+    pub lru: u32,
+    /// Whether the key has an expiry in `Db::expires`.
+    pub has_expire: bool,
+}
+
+impl Keyed for Entry {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// A key's absolute expiry time.
+pub struct ExpireEntry {
+    pub key: CompactBytes,
+    pub at_ms: u64,
+}
+
+impl Keyed for ExpireEntry {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// Set when a watched key is modified; shared with the watching connection,
+/// which may live on another shard.
+pub type WatchFlag = Arc<AtomicBool>;
+
+/// The LRU clock: seconds, wrapping at 2^32.
+pub fn lru_clock(now_ms: u64) -> u32 {
+    (now_ms / 1000) as u32
+}
+
+#[derive(Default)]
+pub struct DbStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    /// Writes since the last save (rdb_changes_since_last_save).
+    pub dirty: u64,
+}
+
+#[derive(Default)]
+pub struct Db {
+    pub entries: Table<Entry>,
+    pub expires: Table<ExpireEntry>,
+    watched: HashMap<Vec<u8>, Vec<WatchFlag>>,
+    pub stats: DbStats,
+    /// Where the active expiry cycle resumes in `expires`.
+    pub expire_cursor: u64,
+    /// Keys modified since `start_recording` (scratch databases only).
+    recorded: Option<Vec<Vec<u8>>>,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// The expiry of `key`, if it has one (expired or not).
+    pub fn expire_at(&self, key: &[u8]) -> Option<u64> {
+        self.expires.get(key).map(|e| e.at_ms)
+    }
+
+    fn is_expired(&self, key: &[u8], now_ms: u64) -> bool {
+        matches!(self.expire_at(key), Some(at) if at <= now_ms)
+    }
+
+    /// Deletes `key` if it has expired (lazy expiry). Returns true if it did.
+    pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
+        let has_expire = self.entries.get(key).is_some_and(|e| e.has_expire);
+        if has_expire && self.is_expired(key, now_ms) {
+            self.remove(key);
+            self.stats.expired_keys += 1;
+            return true;
+        }
+        false
+    }
+
+    /// Looks a key up for reading: lazy expiry, hit/miss counters, LRU touch.
+    pub fn read(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.expire_if_needed(key, now_ms);
+        match self.entries.get_mut(key) {
+            Some(entry) => {
+                self.stats.keyspace_hits += 1;
+                entry.lru = lru_clock(now_ms);
+                Some(entry)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up without touching counters or the LRU clock (but still
+    /// expiring it lazily).
+    pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.expire_if_needed(key, now_ms);
+        self.entries.get_mut(key)
+    }
+
+    /// Looks a key up for writing: lazy expiry and LRU touch. The caller must
+    /// call `modified` if it changes the value.
+    pub fn write(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.expire_if_needed(key, now_ms);
+        let entry = self.entries.get_mut(key)?;
+        entry.lru = lru_clock(now_ms);
+        Some(entry)
+    }
+
+    pub fn exists(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.expire_if_needed(key, now_ms);
+        self.entries.contains(key)
+    }
+
+    /// Signals that `key` changed: WATCH flags and the dirty counter.
+    pub fn modified(&mut self, key: &[u8]) {
+        self.stats.dirty += 1;
+        self.touch_watched(key);
+        if let Some(recorded) = self.recorded.as_mut() {
+            if !recorded.iter().any(|k| k == key) {
+                recorded.push(key.to_vec());
+            }
+        }
+    }
+
+    /// Starts recording which keys are modified (for gathered execution).
+    pub fn start_recording(&mut self) {
+        self.recorded = Some(Vec::new());
+    }
+
+    /// The keys modified since `start_recording`.
+    pub fn take_recorded(&mut self) -> Vec<Vec<u8>> {
+        self.recorded.take().unwrap_or_default()
+    }
+
+    fn touch_watched(&mut self, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(flags) = self.watched.remove(key) {
+            for flag in flags {
+                flag.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Stores `value` under `key`, replacing any value. The expiry is dropped
+    /// unless `keep_ttl`.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool, now_ms: u64) {
+        match self.entries.get_mut(key) {
+            Some(entry) => {
+                entry.value = value;
+                entry.lru = lru_clock(now_ms);
+                if entry.has_expire && !keep_ttl {
+                    entry.has_expire = false;
+                    self.expires.remove(key);
+                }
+            }
+            None => {
+                self.entries.insert_new(Entry {
+                    key: CompactBytes::new(key),
+                    value,
+                    lru: lru_clock(now_ms),
+                    has_expire: false,
+                });
+            }
+        }
+        self.modified(key);
+    }
+
+    /// Inserts a key known to be absent, with an optional expiry.
+    pub fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>, now_ms: u64) {
+        self.set(key, value, false, now_ms);
+        if let Some(at) = expire_at_ms {
+            self.set_expire(key, at);
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        if entry.has_expire {
+            self.expires.remove(key);
+        }
+        self.modified(key);
+        Some(entry)
+    }
+
+    /// Deletes `key` (not yet expired). Returns whether it existed.
+    pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.expire_if_needed(key, now_ms);
+        self.remove(key).is_some()
+    }
+
+    /// Removes and returns the entry with its expiry (RENAME, MOVE, GETDEL).
+    pub fn take(&mut self, key: &[u8], now_ms: u64) -> Option<(Value, Option<u64>)> {
+        self.expire_if_needed(key, now_ms);
+        let at = self.expire_at(key);
+        self.remove(key).map(|entry| (entry.value, at))
+    }
+
+    /// Sets an absolute expiry on an existing key.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: u64) {
+        let entry = self
+            .entries
+            .get_mut(key)
+            .expect("set_expire on a missing key");
+        entry.has_expire = true;
+        match self.expires.get_mut(key) {
+            Some(e) => e.at_ms = at_ms,
+            None => {
+                self.expires.insert_new(ExpireEntry {
+                    key: CompactBytes::new(key),
+                    at_ms,
+                });
+            }
+        }
+        self.modified(key);
+    }
+
+    /// Removes a key's expiry; returns whether it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return false;
+        };
+        if !entry.has_expire {
+            return false;
+        }
+        entry.has_expire = false;
+        self.expires.remove(key);
+        self.modified(key);
+        true
+    }
+
+    /// Registers a WATCH on `key`.
+    pub fn watch(&mut self, key: &[u8], flag: WatchFlag) {
+        self.watched.entry(key.to_vec()).or_default().push(flag);
+    }
+
+    /// Drops a connection's WATCH registration on `key`.
+    pub fn unwatch(&mut self, key: &[u8], flag: &WatchFlag) {
+        if let Some(flags) = self.watched.get_mut(key) {
+            flags.retain(|f| !Arc::ptr_eq(f, flag));
+            if flags.is_empty() {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// Marks every watcher of an existing key dirty (FLUSHDB, SWAPDB).
+    pub fn touch_all_watched(&mut self, also_present_in: Option<&Db>) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let keys: Vec<Vec<u8>> = self
+            .watched
+            .keys()
+            .filter(|k| {
+                self.entries.contains(k)
+                    || also_present_in.is_some_and(|other| other.entries.contains(k))
+            })
+            .cloned()
+            .collect();
+        for key in keys {
+            self.touch_watched(&key);
+        }
+    }
+
+    /// Removes every key (FLUSHDB); watchers of existing keys are touched.
+    pub fn flush(&mut self) -> usize {
+        self.touch_all_watched(None);
+        let removed = self.entries.len();
+        self.stats.dirty += removed as u64;
+        self.entries.clear();
+        self.expires.clear();
+        self.expire_cursor = 0;
+        removed
+    }
+
+    /// Swaps the data (not the watchers) with another database (SWAPDB).
+    pub fn swap_data(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.entries, &mut other.entries);
+        std::mem::swap(&mut self.expires, &mut other.expires);
+        std::mem::swap(&mut self.expire_cursor, &mut other.expire_cursor);
+    }
+
+    /// One pass of active expiry: samples up to `sample` keys with a TTL from
+    /// the rolling cursor and deletes the expired ones. Returns (sampled,
+    /// expired) so the caller can repeat while many were expired (Redis's
+    /// adaptive loop).
+    pub fn active_expire_step(&mut self, now_ms: u64, sample: usize) -> (usize, usize) {
+        let mut sampled = 0;
+        let mut expired_keys: Vec<CompactBytes> = Vec::new();
+        let mut cursor = self.expire_cursor;
+        // Visit home buckets until enough keys were sampled or the table was
+        // covered once.
+        let mut buckets = 0;
+        let bucket_limit = self.expires.capacity().max(1);
+        while sampled < sample && buckets < bucket_limit && !self.expires.is_empty() {
+            cursor = self.expires.scan_step(cursor, |e| {
+                sampled += 1;
+                if e.at_ms <= now_ms {
+                    expired_keys.push(e.key.clone());
+                }
+            });
+            buckets += 1;
+            if cursor == 0 {
+                break;
+            }
+        }
+        self.expire_cursor = cursor;
+        let expired = expired_keys.len();
+        for key in expired_keys {
+            self.remove(&key);
+            self.stats.expired_keys += 1;
+        }
+        (sampled, expired)
+    }
+
+    /// A random key that has not expired (lazily expiring those met).
+    pub fn random_key(
+        &mut self,
+        now_ms: u64,
+        mut next_random: impl FnMut() -> u64,
+    ) -> Option<CompactBytes> {
+        // As Redis: give up expiring after many tries when every key sampled
+        // is expired, and return one anyway.
+        for _ in 0..100 {
+            let key = self.entries.random(next_random())?.key.clone();
+            if !self.expire_if_needed(&key, now_ms) {
+                return Some(key);
+            }
+        }
+        self.entries.random(next_random()).map(|e| e.key.clone())
+    }
+
+    /// Estimated bytes used by this database's data.
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.bucket_bytes()
+            + self.expires.bucket_bytes()
+            + self
+                .entries
+                .iter()
+                .map(|e| e.key.heap_size() + e.value.heap_size())
+                .sum::<usize>()
+            + self
+                .expires
+                .iter()
+                .map(|e| e.key.heap_size())
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_expiry_and_watch() {
+        let mut db = Db::default();
+        db.set(b"k", Value::from_bytes(b"v"), false, 1000);
+        db.set_expire(b"k", 2000);
+        assert!(db.read(b"k", 1999).is_some());
+        let flag: WatchFlag = Arc::new(AtomicBool::new(false));
+        db.watch(b"k", flag.clone());
+        assert!(db.read(b"k", 2000).is_none());
+        assert!(flag.load(Ordering::Acquire), "expiry must touch watchers");
+        assert_eq!(db.stats.expired_keys, 1);
+        assert_eq!(db.expires_len(), 0);
+    }
+
+    #[test]
+    fn set_drops_ttl_unless_kept() {
+        let mut db = Db::default();
+        db.set(b"k", Value::from_bytes(b"v"), false, 0);
+        db.set_expire(b"k", 10_000);
+        db.set(b"k", Value::from_bytes(b"w"), true, 0);
+        assert_eq!(db.expire_at(b"k"), Some(10_000));
+        db.set(b"k", Value::from_bytes(b"x"), false, 0);
+        assert_eq!(db.expire_at(b"k"), None);
+        assert!(!db.entries.get(b"k").unwrap().has_expire);
+    }
+
+    #[test]
+    fn active_expiry_removes_expired_keys() {
+        let mut db = Db::default();
+        for i in 0..100 {
+            let key = format!("k{i}");
+            db.set(key.as_bytes(), Value::Int(i), false, 0);
+            db.set_expire(key.as_bytes(), if i < 50 { 10 } else { 1_000_000 });
+        }
+        let mut total = 0;
+        for _ in 0..100 {
+            total += db.active_expire_step(100, 20).1;
+        }
+        assert_eq!(total, 50);
+        assert_eq!(db.len(), 50);
+    }
+}

@@ -1,0 +1,145 @@
+//! Values stored under keys, with Redis's encodings as compact as possible.
+//! Collections arrive with their own issue; strings come in three forms that
+//! map onto Redis's `int`, `embstr` and `raw` encodings.
+
+use super::CompactBytes;
+use crate::resp::parse::parse_i64;
+use crate::resp::reply::itoa_buf;
+use std::borrow::Cow;
+
+/// Strings up to this length are `embstr` in Redis; longer ones are `raw`.
+pub const EMBSTR_SIZE_LIMIT: usize = 44;
+/// Redis tries the `int` encoding only for strings up to this length.
+pub const INT_ENCODING_MAX_LEN: usize = 20;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string that parses as a strict 64-bit integer (`int`).
+    Int(i64),
+    /// A string written whole (`embstr` up to 44 bytes, else `raw`).
+    Str(CompactBytes),
+    /// A string modified in place (APPEND, SETRANGE, SETBIT): always `raw`,
+    /// with spare capacity so repeated appends stay amortised O(1).
+    Raw(Vec<u8>),
+}
+
+/// The type names TYPE reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+}
+
+impl ValueType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+        }
+    }
+
+    /// Parses a SCAN TYPE argument (case-insensitive).
+    pub fn parse(name: &[u8]) -> Option<ValueType> {
+        if name.eq_ignore_ascii_case(b"string") {
+            Some(ValueType::String)
+        } else {
+            None
+        }
+    }
+}
+
+impl Value {
+    /// A string value, choosing the encoding Redis's tryObjectEncoding would.
+    pub fn from_bytes(bytes: &[u8]) -> Value {
+        if bytes.len() <= INT_ENCODING_MAX_LEN {
+            if let Some(n) = parse_i64(bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(CompactBytes::new(bytes))
+    }
+
+    pub fn from_vec(bytes: Vec<u8>) -> Value {
+        if bytes.len() <= INT_ENCODING_MAX_LEN {
+            if let Some(n) = parse_i64(&bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(CompactBytes::from_vec(bytes))
+    }
+
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Int(_) | Value::Str(_) | Value::Raw(_) => ValueType::String,
+        }
+    }
+
+    pub fn is_string(&self) -> bool {
+        self.value_type() == ValueType::String
+    }
+
+    /// The string's bytes (an integer rendered in decimal).
+    pub fn string_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        match self {
+            Value::Int(n) => Some(Cow::Owned(itoa_buf(*n).as_bytes().to_vec())),
+            Value::Str(bytes) => Some(Cow::Borrowed(bytes.as_slice())),
+            Value::Raw(bytes) => Some(Cow::Borrowed(bytes.as_slice())),
+        }
+    }
+
+    /// The string's length without rendering integers.
+    pub fn string_len(&self) -> Option<usize> {
+        match self {
+            Value::Int(n) => Some(itoa_buf(*n).as_bytes().len()),
+            Value::Str(bytes) => Some(bytes.len()),
+            Value::Raw(bytes) => Some(bytes.len()),
+        }
+    }
+
+    /// Turns a string value into the mutable `raw` form and returns its bytes.
+    pub fn make_raw(&mut self) -> Option<&mut Vec<u8>> {
+        let bytes = match self {
+            Value::Raw(bytes) => return Some(bytes),
+            Value::Int(n) => itoa_buf(*n).as_bytes().to_vec(),
+            Value::Str(bytes) => bytes.to_vec(),
+        };
+        *self = Value::Raw(bytes);
+        match self {
+            Value::Raw(bytes) => Some(bytes),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Redis's OBJECT ENCODING name.
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Str(bytes) if bytes.len() <= EMBSTR_SIZE_LIMIT => "embstr",
+            Value::Str(_) | Value::Raw(_) => "raw",
+        }
+    }
+
+    /// Approximate heap bytes owned by the value.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Int(_) => 0,
+            Value::Str(bytes) => bytes.heap_size(),
+            Value::Raw(bytes) => bytes.capacity(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_follow_redis() {
+        assert_eq!(Value::from_bytes(b"12345").encoding_name(), "int");
+        assert_eq!(Value::from_bytes(b"012").encoding_name(), "embstr");
+        assert_eq!(Value::from_bytes(&[b'a'; 44]).encoding_name(), "embstr");
+        assert_eq!(Value::from_bytes(&[b'a'; 45]).encoding_name(), "raw");
+        let mut v = Value::from_bytes(b"7");
+        v.make_raw().unwrap().push(b'8');
+        assert_eq!(v.encoding_name(), "raw");
+        assert_eq!(v.string_bytes().unwrap().as_ref(), b"78");
+    }
+}

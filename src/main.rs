@@ -1,0 +1,249 @@
+//! Tessera: a Redis-compatible in-memory data store, thread-per-core on
+//! glommio. `tessera [config-file] [--directive value ...] [--perf-config PATH]`
+//! starts it as `redis-server` would start.
+
+mod client;
+mod command;
+mod config;
+mod conn;
+mod errors;
+mod exec;
+mod families;
+mod glob;
+mod keyspace;
+#[macro_use]
+mod log;
+mod resp;
+mod session;
+mod shard;
+mod slot;
+
+pub use resp::OwnedArgv;
+
+use config::perf::PerfConfig;
+use config::Config;
+use cores::net::Listener;
+use cores::RuntimeConfig;
+use shard::ShardState;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn usage() -> ! {
+    eprintln!("Usage: tessera [/path/to/redis.conf] [--directive value ...] [--perf-config PATH]");
+    eprintln!("       tessera -v | --version");
+    std::process::exit(1);
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        println!("Tessera server v={VERSION} (Redis 7.0.15 compatible) bits=64");
+        return;
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        usage();
+    }
+    let mut perf_path = ("perf_config.toml".to_string(), false);
+    if let Some(i) = args.iter().position(|a| a == "--perf-config") {
+        if i + 1 >= args.len() {
+            usage();
+        }
+        perf_path = (args[i + 1].clone(), true);
+        args.drain(i..i + 2);
+    }
+    let perf = match PerfConfig::load(&perf_path.0, perf_path.1) {
+        Ok(perf) => perf,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(1);
+        }
+    };
+    let mut config = Config::new();
+    let (file, directives) = match config::args_to_text(&args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(1);
+        }
+    };
+    let mut text = String::new();
+    if let Some(path) = &file {
+        let contents = if path == "-" {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(path)
+        };
+        match contents {
+            Ok(contents) => text.push_str(&contents),
+            Err(error) => {
+                eprintln!("Fatal error, can't open config file '{path}': {error}");
+                std::process::exit(1);
+            }
+        }
+        text.push('\n');
+        config.file = std::fs::canonicalize(path)
+            .ok()
+            .map(|p| p.display().to_string());
+    }
+    text.push_str(&directives);
+    if let Err(error) = config.load_text(&text) {
+        eprintln!("{error}");
+        std::process::exit(1);
+    }
+    if config.settings.shards == 0 {
+        config.settings.shards = if perf.shards > 0 {
+            perf.shards
+        } else {
+            cores::allowed_cpus().len().max(1)
+        };
+    }
+    log::init(&config.settings.logfile, config.settings.loglevel);
+    notice!("oO0OoO0OoO0Oo Tessera is starting oO0OoO0OoO0Oo");
+    notice!(
+        "Tessera version={VERSION}, Redis compatibility=7.0.15, bits=64, pid={}, just started",
+        std::process::id()
+    );
+    match &file {
+        Some(path) => notice!("Configuration loaded from {path}"),
+        None => warning!(
+            "Warning: no config file specified, using the default config. In order to specify a config file use tessera /path/to/redis.conf"
+        ),
+    }
+    for name in &config.unacted {
+        warning!("Directive '{name}' is accepted but Tessera does not act on it yet");
+    }
+    if config.settings.daemonize {
+        warning!("daemonize yes is not supported: running in the foreground");
+    }
+    let shards = config.settings.shards;
+    notice!(
+        "Tessera {VERSION} (Redis 7.0.15 compatible) 64 bit, standalone mode, {shards} shards, Port: {}, PID: {}",
+        config.settings.port,
+        std::process::id()
+    );
+    if !config.settings.pidfile.is_empty() {
+        let _ = std::fs::write(
+            &config.settings.pidfile,
+            format!("{}\n", std::process::id()),
+        );
+    }
+    let addrs = match listen_addrs(&config) {
+        Ok(addrs) => addrs,
+        Err(message) => {
+            warning!("{message}");
+            warning!(
+                "Failed listening on port {} (TCP), aborting.",
+                config.settings.port
+            );
+            std::process::exit(1);
+        }
+    };
+    notice!("Server initialized");
+    let runtime = RuntimeConfig {
+        shards,
+        pin: perf.pin_shards,
+        mesh_channel_capacity: perf.mesh_channel_capacity,
+        spin_before_park_us: perf.spin_before_park_us,
+    };
+    families::server::install_signal_handlers();
+    let read_buffer_bytes = perf.read_buffer_bytes;
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(shards + 1));
+    let ready_in_shards = ready.clone();
+    let init_config = config.clone();
+    let runner = std::thread::spawn(move || {
+        cores::run(
+            runtime,
+            move |id, count| ShardState::new(id, count, init_config.clone()),
+            move |shard| {
+                let addrs = addrs.clone();
+                let ready = ready_in_shards.clone();
+                async move {
+                    let mut listeners = Vec::new();
+                    for addr in &addrs {
+                        match Listener::bind(*addr) {
+                            Ok(listener) => listeners.push(listener),
+                            Err(error) => {
+                                warning!("Could not create server TCP listening socket {addr}: bind: {error}");
+                                std::process::exit(1);
+                            }
+                        }
+                    }
+                    families::server::spawn_cron(shard.clone());
+                    for listener in listeners {
+                        cores::spawn(conn::accept_loop(
+                            shard.clone(),
+                            listener,
+                            read_buffer_bytes,
+                        ));
+                    }
+                    ready.wait();
+                    // The shard lives as long as the process.
+                    std::future::pending::<()>().await;
+                }
+            },
+        )
+    });
+    ready.wait();
+    notice!("Ready to accept connections tcp");
+    match runner.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            warning!("Runtime failed: {error}");
+            std::process::exit(1);
+        }
+        Err(_) => std::process::exit(1),
+    }
+}
+
+/// The addresses to listen on, checked for availability first: shard
+/// listeners use SO_REUSEPORT, which would silently share a port with another
+/// server, so a plain bind probes each address.
+fn listen_addrs(config: &Config) -> Result<Vec<SocketAddr>, String> {
+    let port = config.settings.port;
+    let mut addrs = Vec::new();
+    for bind in &config.settings.bind {
+        let optional = bind.starts_with('-');
+        let host = bind.trim_start_matches('-');
+        let host = match host {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
+        };
+        let resolved = (host, port).to_socket_addrs().map_err(|e| {
+            format!("Could not create server TCP listening socket {host}:{port}: {e}")
+        })?;
+        for addr in resolved {
+            match std::net::TcpListener::bind(addr) {
+                Ok(probe) => {
+                    let addr = probe.local_addr().unwrap_or(addr);
+                    drop(probe);
+                    addrs.push(addr);
+                }
+                Err(_) if optional => {}
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                    return Err(format!(
+                        "Warning: Could not create server TCP listening socket {host}:{port}: bind: Address already in use"
+                    ));
+                }
+                Err(error) => {
+                    if optional || (host == "::" && config.settings.bind.len() > 1) {
+                        continue;
+                    }
+                    return Err(format!(
+                        "Could not create server TCP listening socket {host}:{port}: bind: {error}"
+                    ));
+                }
+            }
+        }
+    }
+    if addrs.is_empty() {
+        return Err("Configured to not listen anywhere, exiting.".into());
+    }
+    // 0.0.0.0 and :: on the same port conflict only with IPV6_V6ONLY off;
+    // keep both as Redis does (it sets IPV6_V6ONLY); glommio does not, so
+    // drop the IPv6 wildcard when the IPv4 wildcard is present.
+    let has_v4_any = addrs.iter().any(|a| a.ip().is_unspecified() && a.is_ipv4());
+    addrs.retain(|a| !(has_v4_any && a.is_ipv6() && a.ip().is_unspecified()));
+    Ok(addrs)
+}

@@ -1,0 +1,146 @@
+//! A connection's state on the core that accepted it: selected database,
+//! protocol, authentication, MULTI queue, WATCHed keys, and the output buffer.
+//! Also the helpers async commands use to reach other shards.
+
+use crate::client::ClientInfo;
+use crate::command::CommandSpec;
+use crate::keyspace::WatchFlag;
+use crate::resp::ReplyBuf;
+use crate::shard::ShardState;
+use crate::OwnedArgv;
+use cores::{Shard, ShardId, TxId};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A command queued by MULTI.
+pub struct Queued {
+    pub spec: &'static CommandSpec,
+    pub argv: OwnedArgv,
+}
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the next command's reply only.
+    Skip,
+    SkipThis,
+}
+
+/// A watched key (WATCH), and whether it had already expired when watched.
+pub struct WatchedKey {
+    pub db: usize,
+    pub key: Vec<u8>,
+    pub expired_when_watched: bool,
+}
+
+pub struct Session {
+    pub shard: Rc<Shard<ShardState>>,
+    pub info: Rc<RefCell<ClientInfo>>,
+    pub id: u64,
+    pub db: usize,
+    pub out: ReplyBuf,
+    pub authenticated: bool,
+    /// Commands queued since MULTI (None outside MULTI).
+    pub multi: Option<Vec<Queued>>,
+    /// A queueing error happened: EXEC answers EXECABORT.
+    pub multi_error: bool,
+    pub watched: Vec<WatchedKey>,
+    /// Set by any shard when a watched key changes.
+    pub watch_flag: WatchFlag,
+    /// The transaction whose shard locks this connection holds (EXEC and
+    /// multi-shard commands).
+    pub tx: Option<TxId>,
+    pub close_after_reply: bool,
+    pub no_touch: bool,
+    pub no_evict: bool,
+    pub reply_mode: ReplyMode,
+}
+
+impl Session {
+    pub fn new(
+        shard: Rc<Shard<ShardState>>,
+        info: Rc<RefCell<ClientInfo>>,
+        authenticated: bool,
+    ) -> Session {
+        let id = info.borrow().id;
+        Session {
+            shard,
+            info,
+            id,
+            db: 0,
+            out: ReplyBuf::with_capacity(false, 16 * 1024),
+            authenticated,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            watch_flag: Default::default(),
+            tx: None,
+            close_after_reply: false,
+            no_touch: false,
+            no_evict: false,
+            reply_mode: ReplyMode::On,
+        }
+    }
+
+    pub fn shard_id(&self) -> ShardId {
+        self.shard.id()
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shard.count()
+    }
+
+    /// All shard ids, ascending.
+    pub fn all_shards(&self) -> Vec<ShardId> {
+        (0..self.shard.count()).map(|i| ShardId(i as u16)).collect()
+    }
+
+    /// Runs `f` on `target`'s state within this session's transaction.
+    pub async fn call<R, F>(&self, target: ShardId, f: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut ShardState) -> R + Send + 'static,
+    {
+        self.shard.call(target, self.tx, f).await
+    }
+
+    /// Runs `f` on every shard (in shard order) and collects the results.
+    pub async fn call_all<R, F>(&self, f: F) -> Vec<R>
+    where
+        R: Send + 'static,
+        F: Fn(&mut ShardState) -> R + Send + Clone + 'static,
+    {
+        let mut results = Vec::with_capacity(self.shard.count());
+        for target in self.all_shards() {
+            results.push(self.call(target, f.clone()).await);
+        }
+        results
+    }
+
+    /// Runs `body` with `targets` locked for one transaction, unless this
+    /// session already holds locks (inside EXEC), in which case they are
+    /// already held.
+    pub async fn locked<T>(
+        &mut self,
+        targets: &[ShardId],
+        body: impl AsyncFnOnce(&mut Session) -> T,
+    ) -> T {
+        if self.tx.is_some() {
+            return body(self).await;
+        }
+        let tx = self.shard.new_tx();
+        self.shard.lock_all(targets, tx).await;
+        self.tx = Some(tx);
+        let result = body(self).await;
+        self.tx = None;
+        self.shard.unlock_all(targets, tx);
+        result
+    }
+
+    /// Whether the client is inside MULTI.
+    pub fn in_multi(&self) -> bool {
+        self.multi.is_some()
+    }
+}
