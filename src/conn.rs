@@ -15,11 +15,7 @@ use std::ops::Range;
 use std::rc::Rc;
 
 /// Accepts connections on this shard's listener until it fails.
-pub async fn accept_loop(
-    shard: Rc<Shard<ShardState>>,
-    listener: Listener,
-    read_buffer_bytes: usize,
-) {
+pub async fn accept_loop(shard: Rc<Shard<ShardState>>, listener: Listener, read_buffer_bytes: usize) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -40,14 +36,8 @@ pub async fn serve(shard: Rc<Shard<ShardState>>, mut stream: Stream, read_buffer
     let id = next_client_id();
     let info = Rc::new(RefCell::new(ClientInfo {
         id,
-        addr: stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        laddr: stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
+        addr: stream.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+        laddr: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         fd: stream.raw_fd(),
         name: Vec::new(),
         created_ms: now,
@@ -135,12 +125,7 @@ impl Connection {
                 return Ok(());
             }
         }
-        let limit = session
-            .shard
-            .state()
-            .config
-            .settings
-            .client_query_buffer_limit as usize;
+        let limit = session.shard.state().config.settings.client_query_buffer_limit as usize;
         if self.buf.len() >= limit {
             crate::warning!(
                 "Closing client that reached max query buffer length: id={} (qbuf initial bytes: {:?})",

@@ -70,13 +70,7 @@ pub fn invalid_expire(command: &str) -> String {
 pub fn sanitize(bytes: &[u8], limit: usize) -> String {
     let cut = &bytes[..bytes.len().min(limit)];
     cut.iter()
-        .map(|&b| {
-            if (0x20..0x7f).contains(&b) {
-                b as char
-            } else {
-                ' '
-            }
-        })
+        .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { ' ' })
         .collect()
 }
 

@@ -77,11 +77,7 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
     }
     if session.multi.is_some() && !is_transaction_control(spec) {
         if spec.flags.contains(Flags::NO_MULTI) {
-            reject(
-                session,
-                Some(spec),
-                "ERR Command not allowed inside a transaction",
-            );
+            reject(session, Some(spec), "ERR Command not allowed inside a transaction");
             return finish_reply(session, reply_start);
         }
         let queue = session.multi.as_mut().expect("in multi");
@@ -121,25 +117,13 @@ pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &
             let start = Instant::now();
             let errors_before = session.out.errors;
             run(session, argv);
-            record(
-                &mut session.shard.state(),
-                spec,
-                start,
-                errors_before,
-                &session.out,
-            );
+            record(&mut session.shard.state(), spec, start, errors_before, &session.out);
         }
         &Handler::Async(run) => {
             let start = Instant::now();
             let errors_before = session.out.errors;
             run(session, OwnedArgv::from_argv(argv)).await;
-            record(
-                &mut session.shard.state(),
-                spec,
-                start,
-                errors_before,
-                &session.out,
-            );
+            record(&mut session.shard.state(), spec, start, errors_before, &session.out);
         }
         &Handler::Keyed { run, cross } => match route(session, spec, argv) {
             Some(target) if target == session.shard_id() => {
@@ -164,16 +148,7 @@ pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &
                 let reply = session
                     .call(target, move |state| {
                         let mut out = ReplyBuf::new(resp3);
-                        run_keyed(
-                            state,
-                            spec,
-                            run,
-                            &owned.argv(),
-                            db,
-                            &mut out,
-                            no_touch,
-                            true,
-                        );
+                        run_keyed(state, spec, run, &owned.argv(), db, &mut out, no_touch, true);
                         out
                     })
                     .await;
@@ -189,13 +164,7 @@ pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &
             let start = Instant::now();
             let errors_before = session.out.errors;
             run(session, argv);
-            record(
-                &mut session.shard.state(),
-                spec,
-                start,
-                errors_before,
-                &session.out,
-            );
+            record(&mut session.shard.state(), spec, start, errors_before, &session.out);
         }
     }
 }
@@ -229,13 +198,7 @@ pub fn route(session: &Session, spec: &CommandSpec, argv: &Argv) -> Option<Shard
     }
 }
 
-fn record(
-    state: &mut ShardState,
-    spec: &CommandSpec,
-    start: Instant,
-    errors_before: u64,
-    out: &ReplyBuf,
-) {
+fn record(state: &mut ShardState, spec: &CommandSpec, start: Instant, errors_before: u64, out: &ReplyBuf) {
     let stats = &mut state.stats.commands[spec.index];
     stats.calls += 1;
     stats.usec += start.elapsed().as_micros() as u64;
@@ -280,20 +243,10 @@ pub fn run_keyed(
 
 /// Splits a multi-key command by shard, runs each part under shard locks and
 /// merges the replies.
-async fn run_split(
-    session: &mut Session,
-    spec: &'static CommandSpec,
-    run: KeyedFn,
-    merge: Merge,
-    argv: &Argv<'_>,
-) {
+async fn run_split(session: &mut Session, spec: &'static CommandSpec, run: KeyedFn, merge: Merge, argv: &Argv<'_>) {
     let shards = session.shard_count();
     let keys = spec.key_indexes(argv);
-    let step = if keys.len() >= 2 {
-        keys[1] - keys[0]
-    } else {
-        1
-    };
+    let step = if keys.len() >= 2 { keys[1] - keys[0] } else { 1 };
     // Parts in shard order; each remembers the original key positions.
     let mut parts: BTreeMap<ShardId, (Vec<usize>, Vec<&[u8]>)> = BTreeMap::new();
     for (position, &k) in keys.iter().enumerate() {
@@ -308,13 +261,7 @@ async fn run_split(
     let targets: Vec<ShardId> = parts.keys().copied().collect();
     let jobs: Vec<(ShardId, Vec<usize>, OwnedArgv)> = parts
         .into_iter()
-        .map(|(shard, (positions, args))| {
-            (
-                shard,
-                positions,
-                OwnedArgv::from_parts(args.iter().copied()),
-            )
-        })
+        .map(|(shard, (positions, args))| (shard, positions, OwnedArgv::from_parts(args.iter().copied())))
         .collect();
     let (db, resp3, no_touch) = (session.db, session.out.resp3, session.no_touch);
     let start = Instant::now();
@@ -325,16 +272,7 @@ async fn run_split(
                 let reply = s
                     .call(target, move |state| {
                         let mut out = ReplyBuf::new(resp3);
-                        run_keyed(
-                            state,
-                            spec,
-                            run,
-                            &part.argv(),
-                            db,
-                            &mut out,
-                            no_touch,
-                            false,
-                        );
+                        run_keyed(state, spec, run, &part.argv(), db, &mut out, no_touch, false);
                         out
                     })
                     .await;
@@ -345,13 +283,7 @@ async fn run_split(
         .await;
     let errors_before = session.out.errors;
     merge_replies(&mut session.out, merge, keys.len(), &replies);
-    record(
-        &mut session.shard.state(),
-        spec,
-        start,
-        errors_before,
-        &session.out,
-    );
+    record(&mut session.shard.state(), spec, start, errors_before, &session.out);
 }
 
 /// Splits one encoded reply into its top-level elements (after an array
@@ -368,10 +300,7 @@ fn reply_elements(bytes: &[u8]) -> Vec<&[u8]> {
         let end = line_end(bytes, from);
         match bytes[from] {
             b'$' => {
-                let len: i64 = std::str::from_utf8(&bytes[from + 1..end - 2])
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let len: i64 = std::str::from_utf8(&bytes[from + 1..end - 2]).unwrap().parse().unwrap();
                 if len < 0 {
                     end
                 } else {
@@ -379,10 +308,7 @@ fn reply_elements(bytes: &[u8]) -> Vec<&[u8]> {
                 }
             }
             b'*' => {
-                let n: i64 = std::str::from_utf8(&bytes[from + 1..end - 2])
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let n: i64 = std::str::from_utf8(&bytes[from + 1..end - 2]).unwrap().parse().unwrap();
                 (0..n.max(0)).fold(end, |at, _| element_end(bytes, at))
             }
             _ => end,
@@ -399,12 +325,7 @@ fn reply_elements(bytes: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-fn merge_replies(
-    out: &mut ReplyBuf,
-    merge: Merge,
-    keys: usize,
-    replies: &[(Vec<usize>, ReplyBuf)],
-) {
+fn merge_replies(out: &mut ReplyBuf, merge: Merge, keys: usize, replies: &[(Vec<usize>, ReplyBuf)]) {
     if let Some((_, error)) = replies.iter().find(|(_, r)| r.bytes.first() == Some(&b'-')) {
         out.append(error);
         return;
@@ -441,12 +362,7 @@ fn merge_replies(
 /// Runs a multi-key command whose keys span shards: under shard locks, the
 /// keys' values come to a scratch state on this core, the handler runs there,
 /// and the keys it changed are written back to their owners.
-async fn run_gathered(
-    session: &mut Session,
-    spec: &'static CommandSpec,
-    run: KeyedFn,
-    argv: &Argv<'_>,
-) {
+async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: KeyedFn, argv: &Argv<'_>) {
     let shards = session.shard_count();
     let mut by_shard: BTreeMap<ShardId, Vec<Vec<u8>>> = BTreeMap::new();
     for k in spec.key_indexes(argv) {
@@ -487,20 +403,10 @@ async fn run_gathered(
             }
             scratch.dbs[db].start_recording();
             let mut out = ReplyBuf::new(s.out.resp3);
-            run_keyed(
-                &mut scratch,
-                spec,
-                run,
-                &owned.argv(),
-                db,
-                &mut out,
-                s.no_touch,
-                false,
-            );
+            run_keyed(&mut scratch, spec, run, &owned.argv(), db, &mut out, s.no_touch, false);
             s.out.append(&out);
             let changed = scratch.dbs[db].take_recorded();
-            let mut writes: BTreeMap<ShardId, Vec<(Vec<u8>, Option<(Value, Option<u64>)>)>> =
-                BTreeMap::new();
+            let mut writes: BTreeMap<ShardId, Vec<(Vec<u8>, Option<(Value, Option<u64>)>)>> = BTreeMap::new();
             for key in changed {
                 let value = scratch.dbs[db].peek(&key, 0).map(|e| e.value.clone());
                 let expire = scratch.dbs[db].expire_at(&key);
@@ -531,11 +437,5 @@ async fn run_gathered(
             }
         })
         .await;
-    record(
-        &mut session.shard.state(),
-        spec,
-        start,
-        errors_before,
-        &session.out,
-    );
+    record(&mut session.shard.state(), spec, start, errors_before, &session.out);
 }

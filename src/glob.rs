@@ -73,11 +73,7 @@ fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, nesting: usize) -> bool 
                         if start > end {
                             std::mem::swap(&mut start, &mut end);
                         }
-                        let c = if nocase {
-                            s[0].to_ascii_lowercase()
-                        } else {
-                            s[0]
-                        };
+                        let c = if nocase { s[0].to_ascii_lowercase() } else { s[0] };
                         let (start, end) = if nocase {
                             (start.to_ascii_lowercase(), end.to_ascii_lowercase())
                         } else {

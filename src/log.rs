@@ -44,11 +44,7 @@ fn timestamp() -> String {
             c"%d %b %Y %H:%M:%S".as_ptr(),
             &tm,
         );
-        format!(
-            "{}.{:03}",
-            String::from_utf8_lossy(&buf[..n]),
-            now.subsec_millis()
-        )
+        format!("{}.{:03}", String::from_utf8_lossy(&buf[..n]), now.subsec_millis())
     }
 }
 
@@ -68,21 +64,11 @@ pub fn log(level: LogLevel, message: &str) {
         LogLevel::Notice => '*',
         LogLevel::Warning | LogLevel::Nothing => '#',
     };
-    let line = format!(
-        "{}:M {} {} {}\n",
-        std::process::id(),
-        timestamp(),
-        mark,
-        message
-    );
+    let line = format!("{}:M {} {} {}\n", std::process::id(), timestamp(), mark, message);
     if path.is_empty() {
         let _ = std::io::stdout().write_all(line.as_bytes());
         let _ = std::io::stdout().flush();
-    } else if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
+    } else if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         let _ = file.write_all(line.as_bytes());
     }
 }

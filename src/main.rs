@@ -82,9 +82,7 @@ fn main() {
             }
         }
         text.push('\n');
-        config.file = std::fs::canonicalize(path)
-            .ok()
-            .map(|p| p.display().to_string());
+        config.file = std::fs::canonicalize(path).ok().map(|p| p.display().to_string());
     }
     text.push_str(&directives);
     if let Err(error) = config.load_text(&text) {
@@ -123,19 +121,13 @@ fn main() {
         std::process::id()
     );
     if !config.settings.pidfile.is_empty() {
-        let _ = std::fs::write(
-            &config.settings.pidfile,
-            format!("{}\n", std::process::id()),
-        );
+        let _ = std::fs::write(&config.settings.pidfile, format!("{}\n", std::process::id()));
     }
     let addrs = match listen_addrs(&config) {
         Ok(addrs) => addrs,
         Err(message) => {
             warning!("{message}");
-            warning!(
-                "Failed listening on port {} (TCP), aborting.",
-                config.settings.port
-            );
+            warning!("Failed listening on port {} (TCP), aborting.", config.settings.port);
             std::process::exit(1);
         }
     };
@@ -171,11 +163,7 @@ fn main() {
                     }
                     families::server::spawn_cron(shard.clone());
                     for listener in listeners {
-                        cores::spawn(conn::accept_loop(
-                            shard.clone(),
-                            listener,
-                            read_buffer_bytes,
-                        ));
+                        cores::spawn(conn::accept_loop(shard.clone(), listener, read_buffer_bytes));
                     }
                     ready.wait();
                     // The shard lives as long as the process.
@@ -210,9 +198,9 @@ fn listen_addrs(config: &Config) -> Result<Vec<SocketAddr>, String> {
             "::*" => "::",
             other => other,
         };
-        let resolved = (host, port).to_socket_addrs().map_err(|e| {
-            format!("Could not create server TCP listening socket {host}:{port}: {e}")
-        })?;
+        let resolved = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("Could not create server TCP listening socket {host}:{port}: {e}"))?;
         for addr in resolved {
             match std::net::TcpListener::bind(addr) {
                 Ok(probe) => {

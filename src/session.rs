@@ -59,11 +59,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(
-        shard: Rc<Shard<ShardState>>,
-        info: Rc<RefCell<ClientInfo>>,
-        authenticated: bool,
-    ) -> Session {
+    pub fn new(shard: Rc<Shard<ShardState>>, info: Rc<RefCell<ClientInfo>>, authenticated: bool) -> Session {
         let id = info.borrow().id;
         Session {
             shard,
@@ -122,11 +118,7 @@ impl Session {
     /// Runs `body` with `targets` locked for one transaction, unless this
     /// session already holds locks (inside EXEC), in which case they are
     /// already held.
-    pub async fn locked<T>(
-        &mut self,
-        targets: &[ShardId],
-        body: impl AsyncFnOnce(&mut Session) -> T,
-    ) -> T {
+    pub async fn locked<T>(&mut self, targets: &[ShardId], body: impl AsyncFnOnce(&mut Session) -> T) -> T {
         if self.tx.is_some() {
             return body(self).await;
         }

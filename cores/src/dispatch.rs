@@ -28,34 +28,15 @@ pub struct TxId(pub u64);
 
 /// A message on the mesh.
 pub enum Message<S> {
-    Call {
-        id: u64,
-        tx: Option<TxId>,
-        job: Job<S>,
-    },
-    Reply {
-        id: u64,
-        value: Box<dyn Any + Send>,
-    },
-    Lock {
-        id: u64,
-        tx: TxId,
-    },
-    Unlock {
-        tx: TxId,
-    },
+    Call { id: u64, tx: Option<TxId>, job: Job<S> },
+    Reply { id: u64, value: Box<dyn Any + Send> },
+    Lock { id: u64, tx: TxId },
+    Unlock { tx: TxId },
 }
 
 enum Waiter<S> {
-    Remote {
-        from: usize,
-        id: u64,
-        tx: TxId,
-    },
-    Local {
-        tx: TxId,
-        granted: OneshotSender<()>,
-    },
+    Remote { from: usize, id: u64, tx: TxId },
+    Local { tx: TxId, granted: OneshotSender<()> },
     _Phantom(std::marker::PhantomData<S>),
 }
 
@@ -81,12 +62,7 @@ pub struct Shard<S> {
 }
 
 impl<S: 'static> Shard<S> {
-    pub(crate) fn new(
-        id: ShardId,
-        count: usize,
-        state: S,
-        senders: Option<Senders<Message<S>>>,
-    ) -> Rc<Self> {
+    pub(crate) fn new(id: ShardId, count: usize, state: S, senders: Option<Senders<Message<S>>>) -> Rc<Self> {
         Rc::new(Shard {
             id,
             count,
@@ -168,9 +144,7 @@ impl<S: 'static> Shard<S> {
         let job: Job<S> = Box::new(move |state: &mut S| Box::new(f(state)) as Box<dyn Any + Send>);
         self.send(target.0 as usize, Message::Call { id, tx, job });
         let value = receiver.await.expect("shard reply channel closed");
-        *value
-            .downcast::<R>()
-            .expect("shard reply of the wrong type")
+        *value.downcast::<R>().expect("shard reply of the wrong type")
     }
 
     /// Locks shard `target` for `tx`; returns when granted.
@@ -182,10 +156,7 @@ impl<S: 'static> Shard<S> {
                 lock.holder = Some(tx);
                 return;
             }
-            lock.waiters.push_back(Waiter::Local {
-                tx,
-                granted: sender,
-            });
+            lock.waiters.push_back(Waiter::Local { tx, granted: sender });
             drop(lock);
             receiver.await.expect("lock waiter dropped");
             return;
@@ -221,11 +192,7 @@ impl<S: 'static> Shard<S> {
     fn release(&self, tx: TxId) {
         let deferred = {
             let mut lock = self.lock.borrow_mut();
-            assert_eq!(
-                lock.holder,
-                Some(tx),
-                "unlock by a transaction not holding the lock"
-            );
+            assert_eq!(lock.holder, Some(tx), "unlock by a transaction not holding the lock");
             lock.holder = None;
             std::mem::take(&mut lock.deferred)
         };
@@ -282,10 +249,7 @@ impl<S: 'static> Shard<S> {
 
     /// Drains the outbox for peer `to` into the mesh; one task per peer.
     pub(crate) async fn sender_loop(self: Rc<Self>, to: usize) {
-        let senders = self
-            .senders
-            .as_ref()
-            .expect("mesh sender loop with one shard");
+        let senders = self.senders.as_ref().expect("mesh sender loop with one shard");
         loop {
             let next = self.outbox[to].borrow_mut().pop_front();
             match next {
@@ -300,11 +264,7 @@ impl<S: 'static> Shard<S> {
     }
 
     /// Receives from peer `from` and handles each message without awaiting.
-    pub(crate) async fn receive_loop(
-        self: Rc<Self>,
-        receivers: Rc<Receivers<Message<S>>>,
-        from: usize,
-    ) {
+    pub(crate) async fn receive_loop(self: Rc<Self>, receivers: Rc<Receivers<Message<S>>>, from: usize) {
         while let Ok(Some(message)) = receivers.recv_from(from).await {
             self.handle(from, message);
         }
@@ -315,10 +275,7 @@ impl<S: 'static> Shard<S> {
             Message::Call { id, tx, job } => {
                 let mut lock = self.lock.borrow_mut();
                 if lock.holder.is_some() && lock.holder != tx {
-                    assert!(
-                        tx.is_none(),
-                        "transaction job sent to a shard it does not hold"
-                    );
+                    assert!(tx.is_none(), "transaction job sent to a shard it does not hold");
                     lock.deferred.push_back((from, id, job));
                     return;
                 }

@@ -58,14 +58,10 @@ where
     Main: Fn(Rc<Shard<S>>) -> Fut + Send + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    assert!(
-        config.shards >= 1 && config.shards <= 1024,
-        "shards out of range"
-    );
+    assert!(config.shards >= 1 && config.shards <= 1024, "shards out of range");
     let cpus = allowed_cpus();
     let pin = config.pin && config.shards <= cpus.len();
-    let mesh =
-        MeshBuilder::<dispatch::Message<S>, _>::full(config.shards, config.mesh_channel_capacity);
+    let mesh = MeshBuilder::<dispatch::Message<S>, _>::full(config.shards, config.mesh_channel_capacity);
     let mut handles = Vec::with_capacity(config.shards);
     for index in 0..config.shards {
         let placement = if pin {
@@ -91,20 +87,13 @@ where
                 );
                 let shard = if shards > 1 {
                     let (senders, receivers) = mesh.join().await.expect("mesh join failed");
-                    assert_eq!(
-                        senders.peer_id(),
-                        index,
-                        "mesh peer order differs from executor order"
-                    );
+                    assert_eq!(senders.peer_id(), index, "mesh peer order differs from executor order");
                     let shard = Shard::new(id, shards, init(id, shards), Some(senders));
                     let receivers = Rc::new(receivers);
                     for peer in (0..shards).filter(|&peer| peer != index) {
-                        glommio::spawn_local_into(
-                            shard.clone().receive_loop(receivers.clone(), peer),
-                            queue,
-                        )
-                        .expect("spawn receive loop")
-                        .detach();
+                        glommio::spawn_local_into(shard.clone().receive_loop(receivers.clone(), peer), queue)
+                            .expect("spawn receive loop")
+                            .detach();
                         glommio::spawn_local_into(shard.clone().sender_loop(peer), queue)
                             .expect("spawn sender loop")
                             .detach();
@@ -118,9 +107,7 @@ where
                     .expect("spawn shard main")
                     .await;
             })
-            .map_err(|error| {
-                std::io::Error::other(format!("cannot start shard {index}: {error}"))
-            })?;
+            .map_err(|error| std::io::Error::other(format!("cannot start shard {index}: {error}")))?;
         handles.push(handle);
     }
     for handle in handles {

@@ -33,12 +33,7 @@ pub fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
         waker: None,
         closed: false,
     }));
-    (
-        OneshotSender {
-            inner: inner.clone(),
-        },
-        OneshotReceiver { inner },
-    )
+    (OneshotSender { inner: inner.clone() }, OneshotReceiver { inner })
 }
 
 impl<T> OneshotSender<T> {

@@ -34,19 +34,14 @@ pub struct KeySpec {
 }
 
 fn int_field(spec: Option<&RespValue>, name: &str) -> i64 {
-    spec.and_then(|s| s.map_get(name))
-        .and_then(|v| v.as_int())
-        .unwrap_or(0)
+    spec.and_then(|s| s.map_get(name)).and_then(|v| v.as_int()).unwrap_or(0)
 }
 
 impl KeySpec {
     pub fn from_metadata(value: &RespValue) -> KeySpec {
         let begin_map = value.map_get("begin_search");
         let begin_spec = begin_map.and_then(|b| b.map_get("spec"));
-        let begin = match begin_map
-            .and_then(|b| b.map_get("type"))
-            .and_then(|t| t.as_str())
-        {
+        let begin = match begin_map.and_then(|b| b.map_get("type")).and_then(|t| t.as_str()) {
             Some("index") => BeginSearch::Index(int_field(begin_spec, "index")),
             Some("keyword") => BeginSearch::Keyword {
                 keyword: begin_spec
@@ -60,10 +55,7 @@ impl KeySpec {
         };
         let find_map = value.map_get("find_keys");
         let find_spec = find_map.and_then(|f| f.map_get("spec"));
-        let find = match find_map
-            .and_then(|f| f.map_get("type"))
-            .and_then(|t| t.as_str())
-        {
+        let find = match find_map.and_then(|f| f.map_get("type")).and_then(|t| t.as_str()) {
             Some("range") => FindKeys::Range {
                 lastkey: int_field(find_spec, "lastkey"),
                 keystep: int_field(find_spec, "keystep"),
@@ -92,12 +84,7 @@ impl KeySpec {
                 };
                 let mut found = None;
                 while (step > 0 && i < end) || (step < 0 && i > end) {
-                    if i >= 0
-                        && i < argc
-                        && argv
-                            .get(i as usize)
-                            .eq_ignore_ascii_case(keyword.as_bytes())
-                    {
+                    if i >= 0 && i < argc && argv.get(i as usize).eq_ignore_ascii_case(keyword.as_bytes()) {
                         found = Some(i + 1);
                         break;
                     }

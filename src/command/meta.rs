@@ -33,12 +33,7 @@ impl RespValue {
                     RespValue::Map(
                         pairs
                             .iter()
-                            .map(|pair| {
-                                (
-                                    RespValue::from_json(&pair[0]),
-                                    RespValue::from_json(&pair[1]),
-                                )
-                            })
+                            .map(|pair| (RespValue::from_json(&pair[0]), RespValue::from_json(&pair[1])))
                             .collect(),
                     )
                 } else {
@@ -72,20 +67,14 @@ impl RespValue {
 
     pub fn map_get(&self, key: &str) -> Option<&RespValue> {
         match self {
-            RespValue::Map(pairs) => pairs
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
+            RespValue::Map(pairs) => pairs.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
 
     pub fn map_get_mut(&mut self, key: &str) -> Option<&mut RespValue> {
         match self {
-            RespValue::Map(pairs) => pairs
-                .iter_mut()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
+            RespValue::Map(pairs) => pairs.iter_mut().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -119,8 +108,7 @@ impl RespValue {
 /// Loads every command's (COMMAND INFO entry, COMMAND DOCS entry), by name.
 pub fn load() -> HashMap<String, (RespValue, Option<RespValue>)> {
     let text = include_str!("redis_commands.json");
-    let json: serde_json::Value =
-        serde_json::from_str(text).expect("redis_commands.json is valid JSON");
+    let json: serde_json::Value = serde_json::from_str(text).expect("redis_commands.json is valid JSON");
     let mut out = HashMap::new();
     for (name, entry) in json["commands"].as_object().expect("commands object") {
         let info = RespValue::from_json(&entry["info"]);
@@ -129,11 +117,7 @@ pub fn load() -> HashMap<String, (RespValue, Option<RespValue>)> {
             docs => Some(RespValue::from_json(docs)),
         };
         // Subcommands are listed inside their container's INFO and DOCS.
-        if let Some(subs) = info
-            .as_array()
-            .and_then(|a| a.get(9))
-            .and_then(|s| s.as_array())
-        {
+        if let Some(subs) = info.as_array().and_then(|a| a.get(9)).and_then(|s| s.as_array()) {
             for sub in subs {
                 let sub_name = sub
                     .as_array()

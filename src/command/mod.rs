@@ -267,41 +267,23 @@ fn build_registry() -> Registry {
     let metadata = meta::load();
     let defs: Vec<&'static CommandDef> = crate::families::all_commands().collect();
     let mut index = 0;
-    let mut make_spec =
-        |name: &str,
-         def: &'static CommandDef,
-         subcommands: HashMap<String, &'static CommandSpec>| {
-            let (info, docs) = metadata
-                .get(name)
-                .unwrap_or_else(|| panic!("command '{name}' has no entry in redis_commands.json"));
-            let spec = spec_from_metadata(
-                index,
-                name,
-                &def.handler,
-                info.clone(),
-                docs.clone(),
-                subcommands,
-            );
-            index += 1;
-            &*Box::leak(Box::new(spec))
-        };
+    let mut make_spec = |name: &str, def: &'static CommandDef, subcommands: HashMap<String, &'static CommandSpec>| {
+        let (info, docs) = metadata
+            .get(name)
+            .unwrap_or_else(|| panic!("command '{name}' has no entry in redis_commands.json"));
+        let spec = spec_from_metadata(index, name, &def.handler, info.clone(), docs.clone(), subcommands);
+        index += 1;
+        &*Box::leak(Box::new(spec))
+    };
     let mut commands = HashMap::new();
     let mut all = Vec::new();
     for def in defs.iter().filter(|d| !d.name.contains('|')) {
         let mut subcommands = HashMap::new();
         if matches!(def.handler, Handler::Container { .. }) {
-            for sub in defs
-                .iter()
-                .filter(|d| d.name.starts_with(&format!("{}|", def.name)))
-            {
+            for sub in defs.iter().filter(|d| d.name.starts_with(&format!("{}|", def.name))) {
                 let spec = make_spec(sub.name, sub, HashMap::new());
                 all.push(spec);
-                let short = sub
-                    .name
-                    .split('|')
-                    .nth(1)
-                    .expect("subcommand name")
-                    .to_string();
+                let short = sub.name.split('|').nth(1).expect("subcommand name").to_string();
                 subcommands.insert(short, spec);
             }
         }

@@ -136,9 +136,7 @@ fn parse_int_range(value: &str, min: i64, max: i64) -> Result<i64, String> {
         .parse()
         .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
     if n < min || n > max {
-        return Err(format!(
-            "argument must be between {min} and {max} inclusive"
-        ));
+        return Err(format!("argument must be between {min} and {max} inclusive"));
     }
     Ok(n)
 }
@@ -146,9 +144,7 @@ fn parse_int_range(value: &str, min: i64, max: i64) -> Result<i64, String> {
 fn parse_memory_value(value: &str, min: u64, max: u64) -> Result<u64, String> {
     let n = parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
     if n < min || n > max {
-        return Err(format!(
-            "argument must be between {min} and {max} inclusive"
-        ));
+        return Err(format!("argument must be between {min} and {max} inclusive"));
     }
     Ok(n)
 }
@@ -252,13 +248,11 @@ impl Config {
                 value.to_string()
             }
             "proto-max-bulk-len" => {
-                s.proto_max_bulk_len =
-                    parse_memory_value(one()?, 1024 * 1024, i64::MAX as u64)? as i64;
+                s.proto_max_bulk_len = parse_memory_value(one()?, 1024 * 1024, i64::MAX as u64)? as i64;
                 s.proto_max_bulk_len.to_string()
             }
             "client-query-buffer-limit" => {
-                s.client_query_buffer_limit =
-                    parse_memory_value(one()?, 1024 * 1024, i64::MAX as u64)?;
+                s.client_query_buffer_limit = parse_memory_value(one()?, 1024 * 1024, i64::MAX as u64)?;
                 s.client_query_buffer_limit.to_string()
             }
             "hz" => {
@@ -277,7 +271,11 @@ impl Config {
                     "notice" => LogLevel::Notice,
                     "warning" => LogLevel::Warning,
                     "nothing" => LogLevel::Nothing,
-                    _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()),
+                    _ => {
+                        return Err(
+                            "argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into(),
+                        )
+                    }
                 };
                 one()?.to_ascii_lowercase()
             }
@@ -314,18 +312,13 @@ impl Config {
                     }
                     _ => match value.to_ascii_lowercase().as_str() {
                         "yes" | "no" | "local" => value.to_ascii_lowercase(),
-                        _ => {
-                            return Err(
-                                "argument(s) must be one of the following: no, yes, local".into()
-                            )
-                        }
+                        _ => return Err("argument(s) must be one of the following: no, yes, local".into()),
                     },
                 }
             }
             "dir" => {
                 let value = one()?;
-                std::env::set_current_dir(value)
-                    .map_err(|e| format!("No such file or directory: {e}"))?;
+                std::env::set_current_dir(value).map_err(|e| format!("No such file or directory: {e}"))?;
                 std::env::current_dir()
                     .map(|d| d.display().to_string())
                     .unwrap_or_else(|_| value.to_string())
@@ -354,8 +347,8 @@ impl Config {
                 line: line.to_string(),
                 message,
             };
-            let words = split_config_line(line)
-                .ok_or_else(|| error("Unbalanced quotes in configuration line".into()))?;
+            let words =
+                split_config_line(line).ok_or_else(|| error("Unbalanced quotes in configuration line".into()))?;
             if words.is_empty() {
                 continue;
             }
@@ -496,10 +489,7 @@ mod tests {
         assert_eq!(err.line_number, 2);
         assert_eq!(err.message, "Bad directive or wrong number of arguments");
         let err = config.load_text("port 99999\n").unwrap_err();
-        assert_eq!(
-            err.message,
-            "argument must be between 0 and 65535 inclusive"
-        );
+        assert_eq!(err.message, "argument must be between 0 and 65535 inclusive");
     }
 
     #[test]

@@ -53,13 +53,10 @@ impl PerfConfig {
     pub fn load(path: &str, explicit: bool) -> Result<PerfConfig, String> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-                return Ok(PerfConfig::default())
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(PerfConfig::default()),
             Err(e) => return Err(format!("cannot read perf config {path}: {e}")),
         };
-        let config: PerfConfig =
-            toml::from_str(&text).map_err(|e| format!("malformed perf config {path}: {e}"))?;
+        let config: PerfConfig = toml::from_str(&text).map_err(|e| format!("malformed perf config {path}: {e}"))?;
         if config.read_buffer_bytes < 512 || config.read_buffer_bytes > 64 << 20 {
             return Err(format!(
                 "malformed perf config {path}: read_buffer_bytes must be 512..=67108864"
@@ -71,9 +68,7 @@ impl PerfConfig {
             ));
         }
         if config.shards > 1024 {
-            return Err(format!(
-                "malformed perf config {path}: shards must be 0..=1024"
-            ));
+            return Err(format!("malformed perf config {path}: shards must be 0..=1024"));
         }
         Ok(config)
     }
@@ -93,12 +88,7 @@ mod tests {
         std::fs::write(&path, "shardz = 2\n").unwrap();
         assert!(PerfConfig::load(path.to_str().unwrap(), true).is_err());
         std::fs::write(&path, "shards = 2\n").unwrap();
-        assert_eq!(
-            PerfConfig::load(path.to_str().unwrap(), true)
-                .unwrap()
-                .shards,
-            2
-        );
+        assert_eq!(PerfConfig::load(path.to_str().unwrap(), true).unwrap().shards, 2);
         assert!(PerfConfig::load("/nonexistent/perf.toml", true).is_err());
         assert!(PerfConfig::load("/nonexistent/perf.toml", false).is_ok());
     }

@@ -26,9 +26,7 @@ fn echo(session: &mut Session, argv: &Argv) {
 }
 
 fn select(session: &mut Session, argv: &Argv) {
-    let Some(index) =
-        parse_i64(argv.get(1)).filter(|&i| i >= i32::MIN as i64 && i <= i32::MAX as i64)
-    else {
+    let Some(index) = parse_i64(argv.get(1)).filter(|&i| i >= i32::MIN as i64 && i <= i32::MAX as i64) else {
         return session.out.error(errors::NOT_INTEGER);
     };
     let databases = session.shard.state().dbs.len() as i64;

@@ -11,21 +11,13 @@ pub static COMMANDS: &[CommandDef] = &[
 fn del(ctx: &mut Ctx, argv: &Argv) {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let deleted = argv
-        .iter()
-        .skip(1)
-        .filter(|key| db.delete(key, now))
-        .count();
+    let deleted = argv.iter().skip(1).filter(|key| db.delete(key, now)).count();
     ctx.out.int(deleted as i64);
 }
 
 fn exists(ctx: &mut Ctx, argv: &Argv) {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let found = argv
-        .iter()
-        .skip(1)
-        .filter(|key| db.exists(key, now))
-        .count();
+    let found = argv.iter().skip(1).filter(|key| db.exists(key, now)).count();
     ctx.out.int(found as i64);
 }

@@ -1,9 +1,7 @@
 //! Server commands (COMMAND, INFO, SHUTDOWN), the per-shard cron (active
 //! expiry), and signal handling.
 
-use crate::command::{
-    self, asynchronous, conn, container_with_bare, CommandDef, CommandSpec, LocalFuture,
-};
+use crate::command::{self, asynchronous, conn, container_with_bare, CommandDef, CommandSpec, LocalFuture};
 use crate::errors;
 use crate::resp::Argv;
 use crate::session::Session;
@@ -28,8 +26,7 @@ pub static COMMANDS: &[CommandDef] = &[
 
 /// Top-level commands, sorted by name for stable output.
 fn top_level() -> Vec<&'static CommandSpec> {
-    let mut specs: Vec<&'static CommandSpec> =
-        command::registry().commands.values().copied().collect();
+    let mut specs: Vec<&'static CommandSpec> = command::registry().commands.values().copied().collect();
     specs.sort_by(|a, b| a.name.cmp(&b.name));
     specs
 }
@@ -125,15 +122,10 @@ fn command_list(session: &mut Session, argv: &Argv) {
     }
 }
 
-fn getkeys_target(
-    session: &mut Session,
-    argv: &Argv,
-) -> Option<(&'static CommandSpec, Vec<usize>, OwnedArgv)> {
+fn getkeys_target(session: &mut Session, argv: &Argv) -> Option<(&'static CommandSpec, Vec<usize>, OwnedArgv)> {
     let inner = OwnedArgv::from_parts(argv.iter().skip(2));
     let inner_argv = inner.argv();
-    let Some(spec) =
-        command::lookup(inner_argv.get(0)).and_then(|s| command::resolve(s, &inner_argv).ok())
-    else {
+    let Some(spec) = command::lookup(inner_argv.get(0)).and_then(|s| command::resolve(s, &inner_argv).ok()) else {
         session.out.error("ERR Invalid command specified");
         return None;
     };
@@ -177,13 +169,9 @@ fn command_getkeysandflags(session: &mut Session, argv: &Argv) {
             specs
                 .iter()
                 .map(|s| {
-                    s.map_get("flags")
-                        .and_then(|f| f.as_array())
-                        .map_or(Vec::new(), |f| {
-                            f.iter()
-                                .filter_map(|x| x.as_str().map(String::from))
-                                .collect()
-                        })
+                    s.map_get("flags").and_then(|f| f.as_array()).map_or(Vec::new(), |f| {
+                        f.iter().filter_map(|x| x.as_str().map(String::from)).collect()
+                    })
                 })
                 .collect()
         });
@@ -245,19 +233,12 @@ fn info(session: &mut Session, _argv: OwnedArgv) -> LocalFuture<'_> {
             .await;
         let (port, shards, hz) = {
             let state = session.shard.state();
-            (
-                state.config.settings.port,
-                state.shards,
-                state.config.settings.hz,
-            )
+            (state.config.settings.port, state.shards, state.config.settings.hz)
         };
         let mut text = String::new();
         text.push_str("# Server\r\n");
         text.push_str("redis_version:7.0.15\r\n");
-        text.push_str(&format!(
-            "tessera_version:{}\r\n",
-            env!("CARGO_PKG_VERSION")
-        ));
+        text.push_str(&format!("tessera_version:{}\r\n", env!("CARGO_PKG_VERSION")));
         text.push_str("redis_mode:standalone\r\n");
         text.push_str(&format!("process_id:{}\r\n", std::process::id()));
         text.push_str(&format!("tcp_port:{port}\r\n"));
@@ -269,9 +250,7 @@ fn info(session: &mut Session, _argv: OwnedArgv) -> LocalFuture<'_> {
             let keys: usize = counts.iter().map(|c| c[db].0).sum();
             let expires: usize = counts.iter().map(|c| c[db].1).sum();
             if keys > 0 {
-                text.push_str(&format!(
-                    "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n"
-                ));
+                text.push_str(&format!("db{db}:keys={keys},expires={expires},avg_ttl=0\r\n"));
             }
         }
         session.out.verbatim(text.as_bytes(), "txt");
@@ -312,11 +291,7 @@ pub fn install_signal_handlers() {
         if result != 0 {
             continue;
         }
-        let name = if signal == libc::SIGINT {
-            "SIGINT"
-        } else {
-            "SIGTERM"
-        };
+        let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
         crate::warning!("Received {name} scheduling shutdown...");
         shutdown("User requested shutdown...");
     });

@@ -64,8 +64,7 @@ fn parse_set_options(argv: &Argv, now_ms: u64) -> Result<SetOptions, String> {
             && next.is_some()
         {
             expire_seen = true;
-            let value =
-                parse_i64(next.expect("checked")).ok_or_else(|| errors::NOT_INTEGER.to_string())?;
+            let value = parse_i64(next.expect("checked")).ok_or_else(|| errors::NOT_INTEGER.to_string())?;
             let unit_ms = arg[0].eq_ignore_ascii_case(&b'e');
             let absolute = arg.len() == 4;
             if value <= 0 || (unit_ms && value > i64::MAX / 1000) {

@@ -223,10 +223,7 @@ impl Db {
 
     /// Sets an absolute expiry on an existing key.
     pub fn set_expire(&mut self, key: &[u8], at_ms: u64) {
-        let entry = self
-            .entries
-            .get_mut(key)
-            .expect("set_expire on a missing key");
+        let entry = self.entries.get_mut(key).expect("set_expire on a missing key");
         entry.has_expire = true;
         match self.expires.get_mut(key) {
             Some(e) => e.at_ms = at_ms,
@@ -277,10 +274,7 @@ impl Db {
         let keys: Vec<Vec<u8>> = self
             .watched
             .keys()
-            .filter(|k| {
-                self.entries.contains(k)
-                    || also_present_in.is_some_and(|other| other.entries.contains(k))
-            })
+            .filter(|k| self.entries.contains(k) || also_present_in.is_some_and(|other| other.entries.contains(k)))
             .cloned()
             .collect();
         for key in keys {
@@ -340,11 +334,7 @@ impl Db {
     }
 
     /// A random key that has not expired (lazily expiring those met).
-    pub fn random_key(
-        &mut self,
-        now_ms: u64,
-        mut next_random: impl FnMut() -> u64,
-    ) -> Option<CompactBytes> {
+    pub fn random_key(&mut self, now_ms: u64, mut next_random: impl FnMut() -> u64) -> Option<CompactBytes> {
         // As Redis: give up expiring after many tries when every key sampled
         // is expired, and return one anyway.
         for _ in 0..100 {
@@ -365,11 +355,7 @@ impl Db {
                 .iter()
                 .map(|e| e.key.heap_size() + e.value.heap_size())
                 .sum::<usize>()
-            + self
-                .expires
-                .iter()
-                .map(|e| e.key.heap_size())
-                .sum::<usize>()
+            + self.expires.iter().map(|e| e.key.heap_size()).sum::<usize>()
     }
 }
 

@@ -90,8 +90,7 @@ impl<E: Keyed> Table<E> {
     }
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut E> {
-        self.find_index(key)
-            .and_then(move |i| self.slots[i].as_mut())
+        self.find_index(key).and_then(move |i| self.slots[i].as_mut())
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
@@ -281,11 +280,7 @@ mod tests {
                         );
                     }
                     _ => {
-                        assert_eq!(
-                            table.remove(&key).map(|i| i.1),
-                            model.remove(&key),
-                            "seed {seed}"
-                        );
+                        assert_eq!(table.remove(&key).map(|i| i.1), model.remove(&key), "seed {seed}");
                     }
                 }
                 assert_eq!(table.len(), model.len(), "seed {seed}");
@@ -326,10 +321,7 @@ mod tests {
             }
         }
         for i in 0..1000u32 {
-            assert!(
-                seen.contains(format!("key:{i}").as_bytes()),
-                "missing key:{i}"
-            );
+            assert!(seen.contains(format!("key:{i}").as_bytes()), "missing key:{i}");
         }
     }
 

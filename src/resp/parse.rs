@@ -136,11 +136,7 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s == b"0" {
         return Some(0);
     }
-    let (negative, digits) = if s[0] == b'-' {
-        (true, &s[1..])
-    } else {
-        (false, s)
-    };
+    let (negative, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
     if digits.is_empty() || digits[0] == b'0' {
         return None;
     }
@@ -210,10 +206,7 @@ fn parse_multibulk(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>
                 return Parsed::Error("Protocol error: too big bulk count string".into());
             }
             if buf[pos] != b'$' {
-                return Parsed::Error(format!(
-                    "Protocol error: expected '$', got '{}'",
-                    buf[pos] as char
-                ));
+                return Parsed::Error(format!("Protocol error: expected '$', got '{}'", buf[pos] as char));
             }
             return Parsed::Incomplete;
         };
@@ -221,10 +214,7 @@ fn parse_multibulk(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>
             return Parsed::Error("Protocol error: too big bulk count string".into());
         }
         if buf[pos] != b'$' {
-            return Parsed::Error(format!(
-                "Protocol error: expected '$', got '{}'",
-                buf[pos] as char
-            ));
+            return Parsed::Error(format!("Protocol error: expected '$', got '{}'", buf[pos] as char));
         }
         let len = match parse_i64(&buf[pos + 1..end]) {
             Some(n) if n >= 0 && n <= limits.proto_max_bulk_len => n as usize,
@@ -259,12 +249,8 @@ fn parse_inline(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parsed {
         line_end -= 1;
     }
     match split_inline(&buf[..line_end], args) {
-        Ok(()) if args.is_empty() => Parsed::Empty {
-            consumed: newline + 1,
-        },
-        Ok(()) => Parsed::Command {
-            consumed: newline + 1,
-        },
+        Ok(()) if args.is_empty() => Parsed::Empty { consumed: newline + 1 },
+        Ok(()) => Parsed::Command { consumed: newline + 1 },
         Err(()) => {
             args.clear();
             Parsed::Error("Protocol error: unbalanced quotes in request".into())
@@ -407,12 +393,7 @@ mod tests {
     fn multibulk_complete_and_partial() {
         let input = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
         let (parsed, args) = parse(input);
-        assert_eq!(
-            parsed,
-            Parsed::Command {
-                consumed: input.len()
-            }
-        );
+        assert_eq!(parsed, Parsed::Command { consumed: input.len() });
         assert_eq!(args, vec![b"GET".to_vec(), b"k".to_vec()]);
         for cut in 0..input.len() {
             assert_eq!(parse(&input[..cut]).0, Parsed::Incomplete, "cut at {cut}");
@@ -423,12 +404,7 @@ mod tests {
     fn binary_safe_bulk() {
         let input = b"*1\r\n$4\r\na\r\nb\r\n";
         let (parsed, args) = parse(input);
-        assert_eq!(
-            parsed,
-            Parsed::Command {
-                consumed: input.len()
-            }
-        );
+        assert_eq!(parsed, Parsed::Command { consumed: input.len() });
         assert_eq!(args[0], b"a\r\nb");
     }
 
@@ -493,10 +469,7 @@ mod tests {
     fn inline_words_and_quotes() {
         let (parsed, args) = parse(b"set  k \"a b\"\r\n");
         assert_eq!(parsed, Parsed::Command { consumed: 14 });
-        assert_eq!(
-            args,
-            vec![b"set".to_vec(), b"k".to_vec(), b"\"a b\"".to_vec()]
-        );
+        assert_eq!(args, vec![b"set".to_vec(), b"k".to_vec(), b"\"a b\"".to_vec()]);
         assert_eq!(decode_quoted(b"\"a\\x41\\n\""), b"aA\n");
         assert_eq!(decode_quoted(b"'it\\'s'"), b"it's");
         assert_eq!(parse(b"ping\n").1, vec![b"ping".to_vec()]);

@@ -58,8 +58,7 @@ impl ReplyBuf {
         self.last_error_prefix_len = n as u8;
         self.bytes.push(b'-');
         for &b in msg.as_bytes() {
-            self.bytes
-                .push(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            self.bytes.push(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.bytes.extend_from_slice(b"\r\n");
     }
@@ -136,8 +135,7 @@ impl ReplyBuf {
     /// A boolean: `#t`/`#f` in RESP3, 1/0 in RESP2.
     pub fn boolean(&mut self, value: bool) {
         if self.resp3 {
-            self.bytes
-                .extend_from_slice(if value { b"#t\r\n" } else { b"#f\r\n" });
+            self.bytes.extend_from_slice(if value { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(value as i64);
         }
@@ -218,10 +216,7 @@ pub fn itoa_buf(n: i64) -> ItoaBuf {
         i -= 1;
         data[i] = b'-';
     }
-    ItoaBuf {
-        data,
-        start: i as u8,
-    }
+    ItoaBuf { data, start: i as u8 }
 }
 
 /// Formats a double as Redis's replies do: integers without a fraction,
@@ -232,11 +227,7 @@ pub fn format_double(value: f64) -> String {
         return "nan".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
+        return if value > 0.0 { "inf".into() } else { "-inf".into() };
     }
     format_g17(value)
 }
@@ -304,10 +295,7 @@ mod tests {
         r.error("ERR bad\r\nthing");
         assert_eq!(r.bytes, b"-ERR bad  thing\r\n");
         assert_eq!(r.errors, 1);
-        assert_eq!(
-            &r.last_error_prefix[..r.last_error_prefix_len as usize],
-            b"ERR"
-        );
+        assert_eq!(&r.last_error_prefix[..r.last_error_prefix_len as usize], b"ERR");
     }
 
     #[test]
