@@ -5,7 +5,7 @@
 use crate::client::{next_client_id, ClientInfo};
 use crate::exec;
 use crate::resp::parse::{decode_quoted, is_quoted};
-use crate::resp::{parse_command, Argv, ParseLimits, Parsed};
+use crate::resp::{parse_command, Argv, OwnedArgv, ParseLimits, Parsed};
 use crate::session::Session;
 use crate::shard::ShardState;
 use cores::net::{Listener, Stream};
@@ -13,6 +13,9 @@ use cores::Shard;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::rc::Rc;
+
+/// The most commands one cross-shard hop carries.
+const REMOTE_BATCH_MAX: usize = 256;
 
 /// Accepts connections on this shard's listener until it fails.
 pub async fn accept_loop(shard: Rc<Shard<ShardState>>, listener: Listener, read_buffer_bytes: usize) {
@@ -192,6 +195,20 @@ impl Connection {
                         exec::execute(session, &argv).await;
                     } else {
                         let argv = Argv::new(&self.buf, &self.ranges);
+                        if let Some((target, spec, run)) = exec::remote_batchable(session, &argv) {
+                            self.start += consumed;
+                            let batch = self.collect_remote_batch(
+                                session,
+                                target,
+                                (spec, run, OwnedArgv::from_argv(&argv)),
+                                limits,
+                            );
+                            exec::execute_remote_batch(session, target, batch).await;
+                            if session.info.borrow().killed {
+                                return true;
+                            }
+                            continue;
+                        }
                         exec::execute(session, &argv).await;
                     }
                     self.start += consumed;
@@ -201,6 +218,38 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Takes the following complete commands that go to the same remote
+    /// shard, so a pipeline crosses the mesh once per run of such commands.
+    fn collect_remote_batch(
+        &mut self,
+        session: &Session,
+        target: cores::ShardId,
+        first: (&'static crate::command::CommandSpec, crate::command::KeyedFn, OwnedArgv),
+        limits: ParseLimits,
+    ) -> Vec<(&'static crate::command::CommandSpec, crate::command::KeyedFn, OwnedArgv)> {
+        let mut batch = vec![first];
+        while batch.len() < REMOTE_BATCH_MAX && self.start < self.end && self.buf[self.start] == b'*' {
+            let Parsed::Command { consumed } = parse_command(&self.buf[self.start..self.end], limits, &mut self.ranges)
+            else {
+                break;
+            };
+            let base = self.start;
+            for range in self.ranges.iter_mut() {
+                range.start += base;
+                range.end += base;
+            }
+            let argv = Argv::new(&self.buf, &self.ranges);
+            match exec::remote_batchable(session, &argv) {
+                Some((next, spec, run)) if next == target => {
+                    batch.push((spec, run, OwnedArgv::from_argv(&argv)));
+                    self.start += consumed;
+                }
+                _ => break,
+            }
+        }
+        batch
     }
 
     fn update_info(&self, session: &Session) {

@@ -110,6 +110,52 @@ fn finish_reply(session: &mut Session, reply_start: usize) {
     }
 }
 
+/// A command that may join a batch for one remote shard: a known keyed
+/// command with the right arity, whose keys all live on one other shard, from
+/// a client outside MULTI whose checks need no reply.
+pub fn remote_batchable(session: &Session, argv: &Argv) -> Option<(ShardId, &'static CommandSpec, KeyedFn)> {
+    if session.multi.is_some() || session.reply_mode != ReplyMode::On || !session.authenticated || session.tx.is_some()
+    {
+        return None;
+    }
+    let spec = command::lookup(argv.get(0))?;
+    let Handler::Keyed { run, .. } = spec.handler else {
+        return None;
+    };
+    if !spec.arity_ok(argv.len()) {
+        return None;
+    }
+    match route(session, spec, argv) {
+        Some(target) if target != session.shard_id() => Some((target, spec, *run)),
+        _ => None,
+    }
+}
+
+/// Runs consecutive pipelined commands for one remote shard in one hop and
+/// appends their replies in order.
+pub async fn execute_remote_batch(
+    session: &mut Session,
+    target: ShardId,
+    batch: Vec<(&'static CommandSpec, KeyedFn, OwnedArgv)>,
+) {
+    if let Some((spec, _, _)) = batch.last() {
+        let mut info = session.info.borrow_mut();
+        info.last_command.clear();
+        info.last_command.push_str(&spec.name);
+    }
+    let (db, resp3, no_touch) = (session.db, session.out.resp3, session.no_touch);
+    let reply = session
+        .call(target, move |state| {
+            let mut out = ReplyBuf::with_capacity(resp3, 64 * batch.len());
+            for (spec, run, argv) in &batch {
+                run_keyed(state, spec, *run, &argv.argv(), db, &mut out, no_touch, true);
+            }
+            out
+        })
+        .await;
+    session.out.append(&reply);
+}
+
 /// Runs a command that passed the generic checks.
 pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &Argv<'_>) {
     match spec.handler {
