@@ -4,7 +4,7 @@
 
 use crate::client::{next_client_id, ClientInfo};
 use crate::exec;
-use crate::resp::parse::{decode_quoted, is_quoted};
+use crate::resp::parse::{decode_quoted, is_quoted, next_bulk_end};
 use crate::resp::{parse_command, Argv, OwnedArgv, ParseLimits, Parsed};
 use crate::session::Session;
 use crate::shard::ShardState;
@@ -13,6 +13,9 @@ use cores::Shard;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::rc::Rc;
+
+/// A read buffer above this size is shrunk back once it empties.
+const LARGE_BUFFER_BYTES: usize = 1 << 20;
 
 /// The most commands one cross-shard hop carries.
 const REMOTE_BATCH_MAX: usize = 256;
@@ -64,9 +67,11 @@ pub async fn serve(shard: Rc<Shard<ShardState>>, mut stream: Stream, read_buffer
     let mut session = Session::new(shard.clone(), info.clone(), authenticated);
     let mut conn = Connection {
         buf: vec![0; read_buffer_bytes],
+        initial_bytes: read_buffer_bytes,
         start: 0,
         end: 0,
         ranges: Vec::new(),
+        resume: 0,
         inline_scratch: Vec::new(),
     };
     let _ = conn.run(&mut session, &mut stream).await;
@@ -76,10 +81,13 @@ pub async fn serve(shard: Rc<Shard<ShardState>>, mut stream: Stream, read_buffer
 
 struct Connection {
     buf: Vec<u8>,
+    initial_bytes: usize,
     /// Unparsed bytes are buf[start..end].
     start: usize,
     end: usize,
     ranges: Vec<Range<usize>>,
+    /// Parser progress in the command at `start` (see `parse_command`).
+    resume: usize,
     /// Decoded quoted inline arguments.
     inline_scratch: Vec<u8>,
 }
@@ -116,6 +124,12 @@ impl Connection {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            self.resume = 0;
+            // Give back the memory of a huge request once it is done.
+            if self.buf.len() > LARGE_BUFFER_BYTES {
+                self.buf.truncate(self.initial_bytes);
+                self.buf.shrink_to_fit();
+            }
         }
         if self.end < self.buf.len() {
             return Ok(());
@@ -137,7 +151,9 @@ impl Connection {
             );
             return Err(std::io::Error::other("query buffer limit"));
         }
-        let grown = (self.buf.len() * 2).min(limit.max(self.buf.len() + 1));
+        // A large bulk whose length is known gets its room at once.
+        let needed = next_bulk_end(&self.buf[..self.end], self.resume).unwrap_or(0);
+        let grown = (self.buf.len() * 2).max(needed).min(limit.max(self.buf.len() + 1));
         self.buf.resize(grown, 0);
         Ok(())
     }
@@ -158,7 +174,7 @@ impl Connection {
             };
             let window = &self.buf[self.start..self.end];
             let is_inline = window[0] != b'*';
-            match parse_command(window, limits, &mut self.ranges) {
+            match parse_command(window, limits, &mut self.ranges, &mut self.resume) {
                 Parsed::Incomplete => {
                     self.update_info(session);
                     return session.close_after_reply;
@@ -231,8 +247,12 @@ impl Connection {
     ) -> Vec<(&'static crate::command::CommandSpec, crate::command::KeyedFn, OwnedArgv)> {
         let mut batch = vec![first];
         while batch.len() < REMOTE_BATCH_MAX && self.start < self.end && self.buf[self.start] == b'*' {
-            let Parsed::Command { consumed } = parse_command(&self.buf[self.start..self.end], limits, &mut self.ranges)
-            else {
+            let Parsed::Command { consumed } = parse_command(
+                &self.buf[self.start..self.end],
+                limits,
+                &mut self.ranges,
+                &mut self.resume,
+            ) else {
                 break;
             };
             let base = self.start;

@@ -387,6 +387,7 @@ pub fn split_config_line(line: &str) -> Option<Vec<String>> {
             authenticated: true,
         },
         &mut ranges,
+        &mut 0,
     ) {
         crate::resp::Parsed::Command { .. } | crate::resp::Parsed::Empty { .. } => {}
         _ => return None,

@@ -161,20 +161,45 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 }
 
 /// Parses one command at the front of `buf`, pushing argument ranges onto
-/// `args` (cleared first).
-pub fn parse_command(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>) -> Parsed {
-    args.clear();
+/// `args`.
+///
+/// `resume` carries progress across calls for a multibulk that arrives in
+/// pieces (as Redis keeps its multibulk state): after `Incomplete` it holds
+/// the offset past the last complete argument and `args` keeps those
+/// arguments, so the next call with the same buffer front continues there
+/// instead of re-parsing (a million-argument command stays linear). Pass 0
+/// with a fresh buffer front.
+pub fn parse_command(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>, resume: &mut usize) -> Parsed {
+    if *resume == 0 {
+        args.clear();
+    }
     if buf.is_empty() {
         return Parsed::Incomplete;
     }
-    if buf[0] == b'*' {
-        parse_multibulk(buf, limits, args)
+    let parsed = if buf[0] == b'*' {
+        parse_multibulk(buf, limits, args, resume)
     } else {
         parse_inline(buf, args)
+    };
+    if !matches!(parsed, Parsed::Incomplete) {
+        *resume = 0;
     }
+    parsed
 }
 
-fn parse_multibulk(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>) -> Parsed {
+/// After `Incomplete` with progress `resume`, the window length that would
+/// complete the next bulk argument, when its header has arrived: lets the
+/// reader size its buffer once for a large value instead of doubling.
+pub fn next_bulk_end(window: &[u8], resume: usize) -> Option<usize> {
+    if resume == 0 || resume >= window.len() || window[resume] != b'$' {
+        return None;
+    }
+    let end = find_crlf(window, resume + 1)?;
+    let len = parse_i64(&window[resume + 1..end])?;
+    usize::try_from(len).ok().map(|len| end + 2 + len + 2)
+}
+
+fn parse_multibulk(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>, resume: &mut usize) -> Parsed {
     let Some(end) = find_crlf(buf, 1) else {
         if buf.len() > PROTO_INLINE_MAX_SIZE {
             return Parsed::Error("Protocol error: too big mbulk count string".into());
@@ -195,9 +220,15 @@ fn parse_multibulk(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>
     if count <= 0 {
         return Parsed::Empty { consumed: pos };
     }
-    // Reserve modestly: a hostile count must not allocate up front.
-    args.reserve((count as usize).min(1024));
-    for _ in 0..count {
+    if *resume > 0 {
+        debug_assert!(args.len() < count as usize && *resume <= buf.len());
+        pos = *resume;
+    } else {
+        // Reserve modestly: a hostile count must not allocate up front.
+        args.reserve((count as usize).min(1024));
+    }
+    for _ in args.len()..count as usize {
+        *resume = pos;
         if pos >= buf.len() {
             return Parsed::Incomplete;
         }
@@ -384,7 +415,7 @@ mod tests {
 
     fn parse(input: &[u8]) -> (Parsed, Vec<Vec<u8>>) {
         let mut ranges = Vec::new();
-        let parsed = parse_command(input, AUTHED, &mut ranges);
+        let parsed = parse_command(input, AUTHED, &mut ranges, &mut 0);
         let args = ranges.iter().map(|r| input[r.clone()].to_vec()).collect();
         (parsed, args)
     }
@@ -398,6 +429,34 @@ mod tests {
         for cut in 0..input.len() {
             assert_eq!(parse(&input[..cut]).0, Parsed::Incomplete, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn resumes_a_multibulk_arriving_in_pieces() {
+        let mut input = b"*1001\r\n$3\r\nDEL\r\n".to_vec();
+        for i in 0..1000 {
+            let key = format!("key{i}");
+            input.extend_from_slice(format!("${}\r\n{key}\r\n", key.len()).as_bytes());
+        }
+        let mut ranges = Vec::new();
+        let mut resume = 0;
+        let mut seen = 0;
+        for cut in (1..input.len()).step_by(97) {
+            assert_eq!(
+                parse_command(&input[..cut], AUTHED, &mut ranges, &mut resume),
+                Parsed::Incomplete
+            );
+            assert!(ranges.len() >= seen, "progress is kept");
+            seen = ranges.len();
+        }
+        assert!(seen > 900);
+        assert_eq!(
+            parse_command(&input, AUTHED, &mut ranges, &mut resume),
+            Parsed::Command { consumed: input.len() }
+        );
+        assert_eq!(ranges.len(), 1001);
+        assert_eq!(&input[ranges[1000].clone()], b"key999");
+        assert_eq!(resume, 0);
     }
 
     #[test]
@@ -456,11 +515,11 @@ mod tests {
         };
         let mut ranges = Vec::new();
         assert_eq!(
-            parse_command(b"*11\r\n", limits, &mut ranges),
+            parse_command(b"*11\r\n", limits, &mut ranges, &mut 0),
             Parsed::Error("Protocol error: invalid multibulk length".into())
         );
         assert_eq!(
-            parse_command(b"*1\r\n$16385\r\n", limits, &mut ranges),
+            parse_command(b"*1\r\n$16385\r\n", limits, &mut ranges, &mut 0),
             Parsed::Error("Protocol error: invalid bulk length".into())
         );
     }

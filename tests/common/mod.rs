@@ -80,8 +80,9 @@ impl Server {
             if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                 if stream.write_all(b"PING\r\n").is_ok() {
+                    // +PONG, or -NOAUTH when a password is required.
                     let mut buf = [0u8; 7];
-                    if stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                    if stream.read_exact(&mut buf).is_ok() && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH") {
                         return;
                     }
                 }
