@@ -6,8 +6,8 @@ This file holds the whole runner behind `make compat`, `make compat-check` and `
 1. The suite: Debian's `redis` source package, unpacked by compat/fetch-suite.sh into
    compat/.cache/src/redis-7.0.15 (never committed).
 2. The harness tree: a copy of the suite's `runtest` and `tests/` in compat/.cache/trees/<run>/,
-   where `src/redis-server` is a symlink to the server under test (the tessera release binary by
-   default) and `src/redis-cli`, `src/redis-benchmark`, `src/redis-check-aof`, ... link to the
+   where `src/redis-server` is the server under test itself (a copy of target/release/tessera,
+   so a concurrent rebuild cannot change it mid-run; a symlink for a binary outside the repo) and `src/redis-cli`, `src/redis-benchmark`, `src/redis-check-aof`, ... link to the
    redis-tools binaries in /usr/bin. For tessera, `shards N` is appended to the harness's base
    configs (tests/assets/default.conf and minimal.conf); nothing else in them is changed.
 3. The run: every unit file (tests/unit/*.tcl and tests/unit/type/*.tcl, except helpers that the
@@ -52,12 +52,17 @@ TOOLS = ["redis-cli", "redis-benchmark", "redis-check-aof", "redis-check-rdb", "
 # Base configs that start_server reads; each gets the `shards` directive for tessera.
 BASE_CONFIGS = ["default.conf", "minimal.conf"]
 
-# Port plan: run slot k uses the test server's port just below BASE + k*SLOT_PORTS, and the
-# spawned servers' ports from there on (the harness also probes port+10000 for a cluster bus).
-PORT_BASE = 21100
-SLOT_PORTS = 250
-PORT_COUNT = 200
-PORT_SLOTS = 40
+# Port plan: an invocation locks one of PORT_SLOTS slots of ports; inside it, each unit file gets
+# the next of PORT_WINDOWS windows: 32 ports for the harness's test server (it takes them just
+# below --baseport), then PORT_COUNT ports for the servers it spawns. A fresh harness process
+# starts at --baseport, so rotating windows keeps a unit from landing on the ports that the
+# previous unit's servers left in TIME_WAIT. (The harness also probes port+10000.)
+PORT_BASE = 21000
+PORT_COUNT = 48
+WINDOW_PORTS = 32 + PORT_COUNT
+PORT_WINDOWS = 16
+SLOT_PORTS = WINDOW_PORTS * PORT_WINDOWS
+PORT_SLOTS = 8
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RE_OK = re.compile(r"^\[ok\]: (.*) \((\d+) ms\)$")
@@ -123,7 +128,7 @@ def parse_output(unit, text):
         elif line.startswith("[err]: "):
             m = RE_ERR_TEST.match(line)
             if m:
-                current = [m.group(1), ""]
+                current = [m.group(1), "", ""]
                 result.failed.append(current)
             else:
                 # An error outside a named test: the harness reports it with --durable.
@@ -142,11 +147,14 @@ def parse_output(unit, text):
             current = None
             m = RE_IGNORE_REASON.match(line[len("[ignore]: "):])
             result.ignored.append((m.group(1) or "") if m else line[len("[ignore]: "):])
-        elif current is not None and not current[1] and line.strip():
-            current[1] = line.strip()
+        elif current is not None and not current[2] and line.strip():
+            # Keep two detail lines: for an error that is not an assertion the harness cuts the
+            # first 10 characters off the first one, and the second one is the whole message.
+            current[2 if current[1] else 1] = line.strip()
         elif line.startswith("[") and "done]: " in line:
             current = None
-    result.failed = [tuple(f) for f in result.failed]
+    result.failed = [(name, second if second.endswith(first) and first else first)
+                     for name, first, second in result.failed]
     return result
 
 
@@ -192,13 +200,19 @@ def server_version(server):
 
 
 def lay_out_tree(suite, tree, server, shards):
-    """Builds the harness tree: runtest + tests/ copied, src/ holding links to the binaries."""
+    """Builds the harness tree: runtest + tests/ copied, src/ holding the server and links to the
+    redis-tools binaries."""
     if os.path.exists(tree):
         shutil.rmtree(tree)
     os.makedirs(os.path.join(tree, "src"))
     shutil.copy2(os.path.join(suite, "runtest"), os.path.join(tree, "runtest"))
     shutil.copytree(os.path.join(suite, "tests"), os.path.join(tree, "tests"), symlinks=True)
-    os.symlink(server, os.path.join(tree, "src", "redis-server"))
+    if server.startswith(REPO_ROOT + os.sep):
+        # A build in this work tree may be replaced by a concurrent `cargo build` during the run:
+        # a copy of the binary keeps every unit file on the same one.
+        shutil.copy2(server, os.path.join(tree, "src", "redis-server"))
+    else:
+        os.symlink(server, os.path.join(tree, "src", "redis-server"))
     for tool in TOOLS:
         found = shutil.which(tool)
         if found:
@@ -231,6 +245,11 @@ def take_port_slot():
 
 
 # --- running ----------------------------------------------------------------------------------
+
+def unit_baseport(slot_base, index):
+    """The --baseport of the index-th unit file of a run whose port slot starts at slot_base."""
+    return slot_base + (index % PORT_WINDOWS) * WINDOW_PORTS + 32
+
 
 def run_unit(tree, unit, baseport, args, log_path):
     """Runs one unit file in the tree, writes its output to log_path and returns the result."""
@@ -564,19 +583,21 @@ def main(argv):
     log_dir = os.path.join(LOGS_DIR, run_id)
     tree = os.path.join(CACHE_DIR, "trees", run_id)
     os.makedirs(log_dir)
-    slot_fd, baseport = take_port_slot()
+    slot_fd, slot_base = take_port_slot()
+    first_window = int(time.time()) % PORT_WINDOWS  # so back-to-back runs start elsewhere too
     lay_out_tree(suite, tree, server, shards)
     baseline = read_baseline(args.baseline)
 
     print("compat: %d unit files against %s (%s), shards %s" %
           (len(units), server, version, shards if shards else "not set"))
-    print("compat: harness tree %s, ports %d+%d, logs %s" % (tree, baseport, PORT_COUNT, log_dir))
+    print("compat: harness tree %s, ports %d-%d, logs %s"
+          % (tree, slot_base, slot_base + SLOT_PORTS - 1, log_dir))
     sys.stdout.flush()
     started = time.monotonic()
     results = []
     for i, unit in enumerate(units, 1):
         log_path = os.path.join(log_dir, unit.replace("/", "_") + ".log")
-        r = run_unit(tree, unit, baseport, args, log_path)
+        r = run_unit(tree, unit, unit_baseport(slot_base, first_window + i), args, log_path)
         collect_server_logs(tree, os.path.join(log_dir, unit.replace("/", "_") + ".servers"),
                             not args.no_server_logs)
         compare_to_baseline(r, baseline)

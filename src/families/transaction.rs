@@ -72,6 +72,11 @@ fn transaction_shards(session: &Session) -> Vec<ShardId> {
             Handler::Async(_) | Handler::Container { .. } => return session.all_shards(),
         }
     }
+    // The WATCH check at EXEC reads the watched keys' shards: they are locked
+    // too, so every shard the transaction reads is held in ascending order.
+    for watched in &session.watched {
+        targets.insert(key_shard(&watched.key, session.shard_count()));
+    }
     targets.into_iter().collect()
 }
 
