@@ -732,6 +732,34 @@ def detect_versions(args):
         VERSIONS["tessera"] = None
 
 
+def requests_for(args, mode, running, unsupported, cargv, w, vb, p):
+    """Requests per run for one workload, the same for every server and run.
+
+    The most is --requests-p1 / --requests-pn. A short probe run (also a warm-up) against the
+    first server that supports the workload shortens the runs to about --run-seconds when the
+    machine is slow or busy, so quick and full stay within their time budgets. The fewest is
+    --min-requests-p1 / --min-requests-pn, so the server has enough CPU clock ticks to count.
+    """
+    most = args.requests_p1 if p == 1 else args.requests_pn
+    fewest = min(most, args.min_requests_p1 if p == 1 else args.min_requests_pn)
+    probe_n = max(1, fewest // 2)
+    for s in running:
+        if (s.kind, w) in unsupported or not s.alive():
+            continue
+        s.resume()
+        r = run_benchmark(s, cargv, w, p, vb, probe_n, args.run_timeout)
+        s.pause()
+        if r.get("status") != "ok":
+            return most
+        n = int(r["rps"] * args.run_seconds)
+        n = max(fewest, min(most, n))
+        if n < most:
+            log("%s %s d=%d P=%d: %d requests per run (probe: %.0f rps on %s)" % (
+                mode, w.upper(), vb, p, n, r["rps"], s.label))
+        return n
+    return most
+
+
 def run_mode(args, mode, workroot, rows, notes, availability):
     servers = build_servers(args, mode, workroot)
     running = []
@@ -792,11 +820,12 @@ def run_mode(args, mode, workroot, rows, notes, availability):
                 if err:
                     unsupported[(s.kind, w)] = err
                     log("%s %s: %s unsupported: %s" % (mode, s.label, w.upper(), err))
+            n = requests_for(args, mode, running, unsupported, cargv, w, vb, p)
             for run in range(1, args.runs + 1):
                 for s in running:
                     base = {"kind": "throughput", "mode": mode, "server": s.kind,
                             "workload": WORKLOAD_BY_TEST[w][1], "value_bytes": vb,
-                            "pipeline": p, "run": run}
+                            "pipeline": p, "run": run, "requests": n}
                     if (s.kind, w) in unsupported:
                         rows.append(dict(base, status="error/unsupported",
                                          detail=unsupported[(s.kind, w)]))
@@ -805,7 +834,6 @@ def run_mode(args, mode, workroot, rows, notes, availability):
                         rows.append(dict(base, status="failed: server not running"))
                         continue
                     s.resume()
-                    n = args.requests_p1 if p == 1 else args.requests_pn
                     r = run_benchmark(s, cargv, w, p, vb, n, args.run_timeout)
                     s.pause()
                     rows.append(dict(base, **r))
@@ -863,7 +891,8 @@ def run_memory(args, workroot, rows, availability):
 # ----------------------------------------------------------------------------------------------
 # Report.
 
-CSV_FIELDS = ["kind", "mode", "server", "workload", "value_bytes", "pipeline", "run", "status",
+CSV_FIELDS = ["kind", "mode", "server", "workload", "value_bytes", "pipeline", "run", "requests",
+              "status",
               "rps", "cpu_us_per_req", "cpu_us_per_req_sched", "p50_ms", "p99_ms", "avg_ms",
               "server_cpu_util", "client_cpu_util", "machine_busy_cpus", "other_cpus", "wall_s",
               "items", "bytes_per_item_rss", "bytes_per_item_used_memory", "rss_empty",
@@ -1070,9 +1099,13 @@ def write_report(path, args, rows, notes, availability, started, finished, machi
                 "processes' mean p50, p99 = their worst p99." % (CLIENTS, args.client_procs))
             add("")
         add("%d clients, random keys over a %s keyspace (`-r %d`), median of %d runs per cell "
-            "(servers alternating run by run). Requests per run: %s at pipeline 1, %s "
-            "otherwise." % (CLIENTS, fmt_num(KEYSPACE), KEYSPACE, args.runs,
-                            fmt_num(args.requests_p1), fmt_num(args.requests_pn)))
+            "(servers alternating run by run). Requests per run: at most %s at pipeline 1 and "
+            "%s otherwise, fewer (at least %s / %s) where a probe run showed that a run "
+            "would last more than %.1f s; the same count for every server of a row (column "
+            "`requests` of the CSV)." % (
+                CLIENTS, fmt_num(KEYSPACE), KEYSPACE, args.runs, fmt_num(args.requests_p1),
+                fmt_num(args.requests_pn), fmt_num(min(args.min_requests_p1, args.requests_p1)),
+                fmt_num(min(args.min_requests_pn, args.requests_pn)), args.run_seconds))
         add("")
         keys = [k for k in combos(args)]
         for title, field, digits in (("Requests per second", "rps", 0),
@@ -1297,7 +1330,12 @@ def parse_args(argv):
     ap.add_argument("--sizes", default=None, help="value sizes in bytes, e.g. 3,100")
     ap.add_argument("--pipelines", default="1,16")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--requests-p1", type=int, default=None)
+    ap.add_argument("--requests-p1", type=int, default=None,
+                    help="most requests per run at pipeline 1")
+    ap.add_argument("--min-requests-p1", type=int, default=20_000)
+    ap.add_argument("--min-requests-pn", type=int, default=100_000)
+    ap.add_argument("--run-seconds", type=float, default=None,
+                    help="aim for runs about this long when the machine is slow")
     ap.add_argument("--requests-pn", type=int, default=None, help="requests at pipeline > 1")
     ap.add_argument("--memory", default=None, help="string,hash,set,zset or 'none'")
     ap.add_argument("--memory-items", type=int, default=MEMORY_ITEMS)
@@ -1329,6 +1367,7 @@ def parse_args(argv):
     a.pipelines = [int(x) for x in a.pipelines.split(",")]
     a.requests_p1 = a.requests_p1 or (50_000 if q else 100_000)
     a.requests_pn = a.requests_pn or (300_000 if q else 500_000)
+    a.run_seconds = a.run_seconds or (1.0 if q else 1.5)
     mem = a.memory or ("string" if q else "string,hash,set,zset")
     a.memory = [] if mem == "none" else mem.split(",")
     a.tessera_bin = os.path.abspath(a.tessera_bin)
