@@ -403,16 +403,28 @@ def check_expected(results, expected_dir):
     return regressions, new_passes
 
 
-def git_commit():
+def git_commit(path=REPO_ROOT):
+    """HEAD of the git work tree holding path, with -dirty when tracked files are modified."""
     try:
-        head = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--short=12", "HEAD"],
+        head = subprocess.run(["git", "-C", path, "rev-parse", "--short=12", "HEAD"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               universal_newlines=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no"],
+    dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--untracked-files=no"],
                            stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
     return head + ("-dirty" if dirty else "")
+
+
+def server_commit(server):
+    """The commit a server binary was built from, as far as can be told: the HEAD of the work
+    tree whose target/ holds it (read when the run starts), else this repository's HEAD."""
+    folder = os.path.dirname(server)
+    while folder != os.path.dirname(folder):
+        if os.path.basename(folder) == "target":
+            return git_commit(os.path.dirname(folder))
+        folder = os.path.dirname(folder)
+    return git_commit()
 
 
 def table_rows(results):
@@ -463,8 +475,8 @@ def print_table(results, out=sys.stdout):
 def markdown(results, meta):
     rows, totals = table_rows(results)
     lines = ["# Redis 7.0.15 Tcl suite against %s" % meta["label"], ""]
-    for key in ("date", "commit", "server", "server version", "shards", "suite", "units",
-                "command", "wall time"):
+    for key in ("date", "commit", "server", "server version", "binary built", "shards", "suite",
+                "units", "command", "wall time"):
         lines.append("- %s: %s" % (key, meta[key]))
     lines += ["", "Columns: passed, failed (named tests that failed), skipped ([skip] and "
               "[ignore]: tags the run excludes), missing (tests Redis passes in "
@@ -573,6 +585,8 @@ def main(argv):
         units = units_all
 
     version = server_version(server)
+    commit_at_start = server_commit(server)
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(server), datetime.timezone.utc)
     if is_real_redis(server):
         m = re.search(r"v=([\d.]+)", version)
         label = "redis-" + (m.group(1) if m else "unknown")
@@ -613,7 +627,7 @@ def main(argv):
         shutil.rmtree(tree, ignore_errors=True)
 
     header_meta = (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                   git_commit())
+                   commit_at_start)
     if args.write_baseline:
         write_baseline(args.baseline, results, "# Produced by compat/runner.py on %s, commit %s, "
                        "server %s (%s).\n" % (header_meta + (server, version)))
@@ -631,6 +645,7 @@ def main(argv):
         "commit": header_meta[1],
         "server": os.path.relpath(server, REPO_ROOT) if server.startswith(REPO_ROOT) else server,
         "server version": version,
+        "binary built": built.strftime("%Y-%m-%d %H:%M UTC"),
         "shards": shards if shards else "not set (server default)",
         "suite": "Redis %s tests from Debian's source package %s" % (
             os.path.basename(suite).replace("redis-", ""), suite_debian_version(suite)),
