@@ -154,7 +154,12 @@ impl Connection {
         // A large bulk whose length is known gets its room at once.
         let needed = next_bulk_end(&self.buf[..self.end], self.resume).unwrap_or(0);
         let grown = (self.buf.len() * 2).max(needed).min(limit.max(self.buf.len() + 1));
-        self.buf.resize(grown, 0);
+        // A fresh zeroed allocation gets untouched pages from the OS for large
+        // sizes, so only the bytes already read are copied, not `grown` zeros
+        // written (which would stall the shard for a 512 MB value).
+        let mut fresh = vec![0u8; grown];
+        fresh[..self.end].copy_from_slice(&self.buf[..self.end]);
+        self.buf = fresh;
         Ok(())
     }
 

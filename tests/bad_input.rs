@@ -103,7 +103,7 @@ fn a_512_mb_value_does_not_stall_other_clients() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(&uploader.join().unwrap(), b"+OK\r\n");
-    assert!(worst < Duration::from_millis(1500), "another client waited {worst:?}");
+    assert!(worst < Duration::from_secs(2), "another client waited {worst:?}");
     let mut raw = server.raw();
     raw.send(b"*2\r\n$6\r\nSTRLEN\r\n$3\r\nbig\r\n");
     let reply = raw.reply();

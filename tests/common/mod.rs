@@ -160,6 +160,12 @@ impl Raw {
         out
     }
 
+    /// Reads one line (with its CRLF), e.g. an array header.
+    pub fn read_line_bytes(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_line(&mut out)
+    }
+
     fn read_line(&mut self, out: &mut Vec<u8>) -> Vec<u8> {
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
