@@ -39,6 +39,14 @@ const ACTED_ON: &[&str] = &[
 /// behaviour that does not exist (durability), as (directive, value, reason).
 const REFUSED_VALUES: &[(&str, &str, &str)] = &[("appendonly", "yes", "Tessera does not support AOF persistence yet")];
 
+/// Why CONFIG SET of `name` to `value` is refused, if it is.
+pub fn refused_value(name: &str, value: &str) -> Option<&'static str> {
+    REFUSED_VALUES
+        .iter()
+        .find(|(n, v, _)| *n == name && *v == value)
+        .map(|(_, _, reason)| *reason)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Bool,
@@ -527,7 +535,7 @@ fn set_special(config: &Config, d: &Directive, args: &[String]) -> Result<String
             Ok(all.join(" "))
         }
         "client-output-buffer-limit" => {
-            if args.len() % 4 != 0 {
+            if !args.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             let current = config.get("client-output-buffer-limit").unwrap_or("").to_string();
@@ -740,11 +748,6 @@ impl Config {
         self.settings.databases
     }
 
-    /// Whether `name` is a directive Tessera knows.
-    pub fn is_known(&self, name: &str) -> bool {
-        lookup(name).is_some()
-    }
-
     /// Whether Tessera acts on `name`.
     pub fn is_acted_on(name: &str) -> bool {
         lookup(name).is_some_and(|(_, d)| ACTED_ON.contains(&d.name))
@@ -795,11 +798,6 @@ impl Config {
             }
         }
         out
-    }
-
-    /// Every (name, value) pair whose name matches the glob `pattern`.
-    pub fn matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
-        self.get_many(&[pattern])
     }
 
     /// Validates and sets one directive from its arguments (as split from a
@@ -853,11 +851,6 @@ impl Config {
             self.unacted.push(d.name.to_string());
         }
         Ok(changed)
-    }
-
-    /// Applies one directive (kept for callers that use the old name).
-    pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
-        self.set(name, args).map(|_| ())
     }
 
     /// Updates the typed view of `name` from its stored value.
@@ -1260,18 +1253,6 @@ pub fn args_to_text(args: &[String]) -> Result<(Option<String>, String), String>
         j += 1;
     }
     Ok((file, options))
-}
-
-/// Quotes a word for redis.conf syntax when needed.
-pub fn quote_config_word(word: &str) -> String {
-    if !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\')
-    {
-        return word.to_string();
-    }
-    repr(word.as_bytes())
 }
 
 #[cfg(test)]
