@@ -198,7 +198,13 @@ impl Connection {
                         range.start += base;
                         range.end += base;
                     }
-                    session.info.borrow_mut().last_interaction_ms = exec::now_ms();
+                    {
+                        // CLIENT LIST shows the buffer as the command sees it.
+                        let mut info = session.info.borrow_mut();
+                        info.last_interaction_ms = exec::now_ms();
+                        info.query_buffer_bytes = self.end - self.start;
+                        info.query_buffer_free = self.buf.len() - self.end;
+                    }
                     if is_inline && self.ranges.iter().any(|r| is_quoted(&self.buf[r.clone()])) {
                         self.inline_scratch.clear();
                         let mut decoded = Vec::with_capacity(self.ranges.len());

@@ -28,6 +28,13 @@ pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 pub const PROTOCOL_VERSION: &str = "NOPROTO unsupported protocol version";
+pub const CLIENT_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+pub const NO_SUCH_CLIENT: &str = "ERR No such client";
+pub const CLIENT_ID_INVALID: &str = "ERR client-id should be greater than 0";
+pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
+pub const NO_CONFIG_FILE: &str = "ERR The server is running without a config file";
+pub const SHUTDOWN_NOT_IN_PROGRESS: &str = "ERR No shutdown in progress.";
 
 /// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
 pub fn unknown_command(argv: &[&[u8]]) -> String {

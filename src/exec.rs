@@ -70,6 +70,9 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
         }
         session.authenticated = true;
     }
+    if crate::families::client::pause_pending(session) {
+        crate::families::client::wait_if_paused(session, spec).await;
+    }
     {
         let mut info = session.info.borrow_mut();
         info.last_command.clear();

@@ -62,7 +62,7 @@ pub fn log(level: LogLevel, message: &str) {
         LogLevel::Debug => '.',
         LogLevel::Verbose => '-',
         LogLevel::Notice => '*',
-        LogLevel::Warning | LogLevel::Nothing => '#',
+        LogLevel::Warning => '#',
     };
     let line = format!("{}:M {} {} {}\n", std::process::id(), timestamp(), mark, message);
     if path.is_empty() {

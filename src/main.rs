@@ -13,6 +13,7 @@ mod glob;
 mod keyspace;
 #[macro_use]
 mod log;
+mod memory;
 mod resp;
 mod session;
 mod shard;
@@ -81,9 +82,10 @@ fn main() {
                 std::process::exit(1);
             }
         }
-        text.push('\n');
         config.file = std::fs::canonicalize(path).ok().map(|p| p.display().to_string());
     }
+    // As Redis: the command line's directives follow the file after a newline.
+    text.push('\n');
     text.push_str(&directives);
     if let Err(error) = config.load_text(&text) {
         eprintln!("{error}");
@@ -138,6 +140,7 @@ fn main() {
         mesh_channel_capacity: perf.mesh_channel_capacity,
         spin_before_park_us: perf.spin_before_park_us,
     };
+    families::server::mark_started();
     families::server::install_signal_handlers();
     let read_buffer_bytes = perf.read_buffer_bytes;
     let ready = std::sync::Arc::new(std::sync::Barrier::new(shards + 1));

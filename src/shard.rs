@@ -58,6 +58,14 @@ impl ShardStats {
     }
 }
 
+/// CLIENT PAUSE in force: until `end_ms`, all commands (or only writes) of
+/// normal clients wait.
+#[derive(Clone, Copy, Debug)]
+pub struct Pause {
+    pub end_ms: u64,
+    pub all: bool,
+}
+
 pub struct ShardState {
     pub id: ShardId,
     pub shards: usize,
@@ -69,6 +77,8 @@ pub struct ShardState {
     pub clients: BTreeMap<u64, Rc<RefCell<ClientInfo>>>,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire_enabled: bool,
+    /// CLIENT PAUSE, set on every shard.
+    pub pause: Option<Pause>,
 }
 
 impl ShardState {
@@ -86,6 +96,7 @@ impl ShardState {
             rng: XorShift64::from_entropy(id.0 as u64 + 1),
             clients: BTreeMap::new(),
             active_expire_enabled: true,
+            pause: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! Command families, one file each: the family's table first, then thin
 //! handlers, then the `op_*` functions, then tests.
 
+pub mod client;
+pub mod config_cmd;
 pub mod connection;
 pub mod keys;
 pub mod server;
@@ -12,6 +14,8 @@ use crate::command::CommandDef;
 /// Every command Tessera implements.
 pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
     [
+        client::COMMANDS,
+        config_cmd::COMMANDS,
         connection::COMMANDS,
         keys::COMMANDS,
         server::COMMANDS,

@@ -5,7 +5,7 @@ use crate::command::{self, asynchronous, conn, container_with_bare, CommandDef, 
 use crate::errors;
 use crate::resp::Argv;
 use crate::session::Session;
-use crate::shard::ShardState;
+use crate::shard::{CommandStats, ShardState};
 use crate::OwnedArgv;
 use cores::Shard;
 use std::rc::Rc;
@@ -22,6 +22,7 @@ pub static COMMANDS: &[CommandDef] = &[
     conn("command|help", command_help),
     asynchronous("info", info),
     conn("shutdown", shutdown_command),
+    conn("time", time_command),
 ];
 
 /// Top-level commands, sorted by name for stable output.
@@ -220,45 +221,468 @@ fn command_help(session: &mut Session, _argv: &Argv) {
     }
 }
 
-fn info(session: &mut Session, _argv: OwnedArgv) -> LocalFuture<'_> {
-    Box::pin(async move {
-        let counts = session
-            .call_all(|state: &mut ShardState| {
-                state
-                    .dbs
-                    .iter()
-                    .map(|db| (db.len(), db.expires_len()))
-                    .collect::<Vec<_>>()
-            })
-            .await;
-        let (port, shards, hz) = {
-            let state = session.shard.state();
-            (state.config.settings.port, state.shards, state.config.settings.hz)
+/// What one shard contributes to INFO.
+struct ShardReport {
+    commands: Vec<(usize, CommandStats)>,
+    errors: Vec<(String, u64)>,
+    total_error_replies: u64,
+    total_commands_processed: u64,
+    total_connections_received: u64,
+    rejected_connections: u64,
+    net_input_bytes: u64,
+    net_output_bytes: u64,
+    expire_cycle_cpu_milliseconds: u64,
+    connected_clients: usize,
+    max_query_buffer: usize,
+    max_output_buffer: usize,
+    /// Per database: keys, keys with a TTL, sum of remaining TTLs (ms).
+    dbs: Vec<(usize, usize, u128)>,
+    hits: u64,
+    misses: u64,
+    expired: u64,
+    dirty: u64,
+}
+
+fn shard_report(state: &mut ShardState) -> ShardReport {
+    let now = crate::exec::now_ms();
+    let stats = &state.stats;
+    let mut report = ShardReport {
+        commands: stats
+            .commands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.calls > 0 || c.rejected_calls > 0 || c.failed_calls > 0)
+            .map(|(i, c)| (i, *c))
+            .collect(),
+        errors: stats.errors.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        total_error_replies: stats.total_error_replies,
+        total_commands_processed: stats.total_commands_processed,
+        total_connections_received: stats.total_connections_received,
+        rejected_connections: stats.rejected_connections,
+        net_input_bytes: stats.net_input_bytes,
+        net_output_bytes: stats.net_output_bytes,
+        expire_cycle_cpu_milliseconds: stats.expire_cycle_cpu_milliseconds,
+        connected_clients: state.clients.values().filter(|c| !c.borrow().killed).count(),
+        max_query_buffer: state
+            .clients
+            .values()
+            .map(|c| c.borrow().query_buffer_bytes)
+            .max()
+            .unwrap_or(0),
+        max_output_buffer: state
+            .clients
+            .values()
+            .map(|c| c.borrow().output_bytes)
+            .max()
+            .unwrap_or(0),
+        dbs: Vec::with_capacity(state.dbs.len()),
+        hits: 0,
+        misses: 0,
+        expired: 0,
+        dirty: 0,
+    };
+    for db in &state.dbs {
+        let ttl_sum: u128 = db.expires.iter().map(|e| e.at_ms.saturating_sub(now) as u128).sum();
+        report.dbs.push((db.len(), db.expires_len(), ttl_sum));
+        report.hits += db.stats.keyspace_hits;
+        report.misses += db.stats.keyspace_misses;
+        report.expired += db.stats.expired_keys;
+        report.dirty += db.stats.dirty;
+    }
+    report
+}
+
+/// Process-wide facts INFO reports: start time and the random run id.
+struct ProcessFacts {
+    started: Instant,
+    started_unix_s: u64,
+    run_id: String,
+    replid: String,
+}
+
+fn process_facts() -> &'static ProcessFacts {
+    static FACTS: std::sync::OnceLock<ProcessFacts> = std::sync::OnceLock::new();
+    FACTS.get_or_init(|| {
+        let hex = |seed: u64| {
+            let mut rng = cores::seam::XorShift64::from_entropy(seed);
+            (0..40)
+                .map(|_| {
+                    use cores::seam::Rng;
+                    char::from_digit((rng.next_u64() % 16) as u32, 16).unwrap_or('0')
+                })
+                .collect::<String>()
         };
-        let mut text = String::new();
-        text.push_str("# Server\r\n");
-        text.push_str("redis_version:7.0.15\r\n");
-        text.push_str(&format!("tessera_version:{}\r\n", env!("CARGO_PKG_VERSION")));
-        text.push_str("redis_mode:standalone\r\n");
-        text.push_str(&format!("process_id:{}\r\n", std::process::id()));
-        text.push_str(&format!("tcp_port:{port}\r\n"));
-        text.push_str(&format!("hz:{hz}\r\n"));
-        text.push_str(&format!("shards:{shards}\r\n"));
-        text.push_str("\r\n# Keyspace\r\n");
-        let databases = counts.first().map_or(0, |c| c.len());
-        for db in 0..databases {
-            let keys: usize = counts.iter().map(|c| c[db].0).sum();
-            let expires: usize = counts.iter().map(|c| c[db].1).sum();
-            if keys > 0 {
-                text.push_str(&format!("db{db}:keys={keys},expires={expires},avg_ttl=0\r\n"));
+        ProcessFacts {
+            started: Instant::now(),
+            started_unix_s: crate::exec::now_ms() / 1000,
+            run_id: hex(1),
+            replid: hex(2),
+        }
+    })
+}
+
+/// Records the start time; call once when the server starts.
+pub fn mark_started() {
+    let _ = process_facts();
+    let _ = crate::memory::used_bytes();
+}
+
+fn rusage(who: libc::c_int) -> (f64, f64) {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1_000_000.0;
+    (secs(usage.ru_stime), secs(usage.ru_utime))
+}
+
+fn uname() -> String {
+    // SAFETY: uname fills the zeroed struct we own with NUL-terminated fields.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return String::new();
+        }
+        let field = |f: &[libc::c_char]| std::ffi::CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned();
+        format!("{} {} {}", field(&u.sysname), field(&u.release), field(&u.machine))
+    }
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
+/// The sections INFO's arguments select, in output order.
+fn selected_sections(args: &[Vec<u8>]) -> Vec<&'static str> {
+    let mut wanted: Vec<&'static str> = Vec::new();
+    if args.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS);
+    }
+    for arg in args {
+        let arg = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        match arg.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS),
+            "all" | "everything" => wanted.extend(ALL_SECTIONS),
+            other => {
+                if let Some(name) = ALL_SECTIONS.iter().find(|s| **s == other) {
+                    wanted.push(name);
+                }
             }
         }
+    }
+    ALL_SECTIONS.iter().copied().filter(|s| wanted.contains(s)).collect()
+}
+
+fn info(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
+    Box::pin(async move {
+        let args: Vec<Vec<u8>> = argv.argv().iter().skip(1).map(|a| a.to_vec()).collect();
+        let sections = selected_sections(&args);
+        let reports = session.call_all(shard_report).await;
+        let text = {
+            let state = session.shard.state();
+            render_info(&state, &sections, &reports)
+        };
         session.out.verbatim(text.as_bytes(), "txt");
     })
 }
 
-fn shutdown_command(session: &mut Session, _argv: &Argv) {
-    let _ = session;
+fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -> String {
+    use std::fmt::Write;
+    let settings = &state.config.settings;
+    let facts = process_facts();
+    let now_ms = crate::exec::now_ms();
+    let sum = |f: fn(&ShardReport) -> u64| reports.iter().map(f).sum::<u64>();
+    let mut t = String::new();
+    for (n, section) in sections.iter().enumerate() {
+        if n > 0 {
+            t.push_str("\r\n");
+        }
+        macro_rules! line {
+            ($($arg:tt)*) => {{ let _ = write!(t, $($arg)*); t.push_str("\r\n"); }};
+        }
+        match *section {
+            "server" => {
+                let uptime = facts.started.elapsed().as_secs();
+                line!("# Server");
+                line!("redis_version:7.0.15");
+                line!("redis_git_sha1:00000000");
+                line!("redis_git_dirty:0");
+                line!("redis_build_id:0");
+                line!("redis_mode:standalone");
+                line!("os:{}", uname());
+                line!("arch_bits:64");
+                line!("monotonic_clock:POSIX clock_gettime");
+                line!("multiplexing_api:io_uring");
+                line!("atomicvar_api:c11-builtin");
+                line!("gcc_version:0.0.0");
+                line!("process_id:{}", std::process::id());
+                line!("process_supervised:no");
+                line!("run_id:{}", facts.run_id);
+                line!("tcp_port:{}", settings.port);
+                line!("server_time_usec:{}", now_ms * 1000);
+                line!("uptime_in_seconds:{uptime}");
+                line!("uptime_in_days:{}", uptime / 86400);
+                line!("hz:{}", settings.hz);
+                line!("configured_hz:{}", settings.hz);
+                line!("lru_clock:{}", (now_ms / 1000) & ((1 << 24) - 1));
+                line!(
+                    "executable:{}",
+                    std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                );
+                line!("config_file:{}", state.config.file.clone().unwrap_or_default());
+                line!("io_threads_active:0");
+                line!("tessera_version:{}", env!("CARGO_PKG_VERSION"));
+                line!("shards:{}", state.shards);
+            }
+            "clients" => {
+                line!("# Clients");
+                line!(
+                    "connected_clients:{}",
+                    reports.iter().map(|r| r.connected_clients).sum::<usize>()
+                );
+                line!("cluster_connections:0");
+                line!("maxclients:{}", settings.maxclients);
+                line!(
+                    "client_recent_max_input_buffer:{}",
+                    reports.iter().map(|r| r.max_query_buffer).max().unwrap_or(0)
+                );
+                line!(
+                    "client_recent_max_output_buffer:{}",
+                    reports.iter().map(|r| r.max_output_buffer).max().unwrap_or(0)
+                );
+                line!("blocked_clients:0");
+                line!("tracking_clients:0");
+                line!("clients_in_timeout_table:0");
+            }
+            "memory" => {
+                let used = crate::memory::used_bytes();
+                let peak = crate::memory::peak_bytes().max(used);
+                let rss = crate::memory::rss_bytes();
+                let total = crate::memory::total_system_bytes();
+                let human = crate::memory::human;
+                line!("# Memory");
+                line!("used_memory:{used}");
+                line!("used_memory_human:{}", human(used));
+                line!("used_memory_rss:{rss}");
+                line!("used_memory_rss_human:{}", human(rss));
+                line!("used_memory_peak:{peak}");
+                line!("used_memory_peak_human:{}", human(peak));
+                line!("used_memory_peak_perc:{:.2}%", used as f64 * 100.0 / peak.max(1) as f64);
+                line!("total_system_memory:{total}");
+                line!("total_system_memory_human:{}", human(total));
+                line!("maxmemory:{}", settings.maxmemory);
+                line!("maxmemory_human:{}", human(settings.maxmemory));
+                line!("maxmemory_policy:{}", settings.maxmemory_policy);
+                line!("mem_fragmentation_ratio:{:.2}", rss as f64 / used.max(1) as f64);
+                line!("mem_fragmentation_bytes:{}", rss as i64 - used as i64);
+                line!("mem_allocator:libc");
+                line!("active_defrag_running:0");
+                line!("lazyfree_pending_objects:0");
+                line!("lazyfreed_objects:0");
+            }
+            "persistence" => {
+                line!("# Persistence");
+                line!("loading:0");
+                line!("async_loading:0");
+                line!("rdb_changes_since_last_save:{}", sum(|r| r.dirty));
+                line!("rdb_bgsave_in_progress:0");
+                line!("rdb_last_save_time:{}", facts.started_unix_s);
+                line!("rdb_last_bgsave_status:ok");
+                line!("rdb_last_bgsave_time_sec:-1");
+                line!("rdb_current_bgsave_time_sec:-1");
+                line!("rdb_saves:0");
+                line!("aof_enabled:0");
+                line!("aof_rewrite_in_progress:0");
+                line!("aof_rewrite_scheduled:0");
+                line!("aof_last_rewrite_time_sec:-1");
+                line!("aof_current_rewrite_time_sec:-1");
+                line!("aof_last_bgrewrite_status:ok");
+                line!("aof_rewrites:0");
+                line!("aof_last_write_status:ok");
+            }
+            "stats" => {
+                line!("# Stats");
+                line!("total_connections_received:{}", sum(|r| r.total_connections_received));
+                line!("total_commands_processed:{}", sum(|r| r.total_commands_processed));
+                line!("total_net_input_bytes:{}", sum(|r| r.net_input_bytes));
+                line!("total_net_output_bytes:{}", sum(|r| r.net_output_bytes));
+                line!("rejected_connections:{}", sum(|r| r.rejected_connections));
+                line!("expired_keys:{}", sum(|r| r.expired));
+                line!(
+                    "expire_cycle_cpu_milliseconds:{}",
+                    sum(|r| r.expire_cycle_cpu_milliseconds)
+                );
+                line!("evicted_keys:0");
+                line!("evicted_clients:0");
+                line!("keyspace_hits:{}", sum(|r| r.hits));
+                line!("keyspace_misses:{}", sum(|r| r.misses));
+                line!("total_forks:0");
+                line!("unexpected_error_replies:0");
+                line!("total_error_replies:{}", sum(|r| r.total_error_replies));
+            }
+            "replication" => {
+                line!("# Replication");
+                line!("role:master");
+                line!("connected_slaves:0");
+                line!("master_failover_state:no-failover");
+                line!("master_replid:{}", facts.replid);
+                line!("master_replid2:0000000000000000000000000000000000000000");
+                line!("master_repl_offset:0");
+                line!("second_repl_offset:-1");
+                line!("repl_backlog_active:0");
+                line!(
+                    "repl_backlog_size:{}",
+                    state.config.get("repl-backlog-size").unwrap_or("0")
+                );
+                line!("repl_backlog_first_byte_offset:0");
+                line!("repl_backlog_histlen:0");
+            }
+            "cpu" => {
+                let (sys, user) = rusage(libc::RUSAGE_SELF);
+                let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
+                let (tsys, tuser) = rusage(libc::RUSAGE_THREAD);
+                line!("# CPU");
+                line!("used_cpu_sys:{sys:.6}");
+                line!("used_cpu_user:{user:.6}");
+                line!("used_cpu_sys_children:{csys:.6}");
+                line!("used_cpu_user_children:{cuser:.6}");
+                line!("used_cpu_sys_main_thread:{tsys:.6}");
+                line!("used_cpu_user_main_thread:{tuser:.6}");
+            }
+            "modules" => line!("# Modules"),
+            "commandstats" => {
+                line!("# Commandstats");
+                let mut merged: std::collections::BTreeMap<usize, CommandStats> = Default::default();
+                for report in reports {
+                    for (i, c) in &report.commands {
+                        let m = merged.entry(*i).or_default();
+                        m.calls += c.calls;
+                        m.usec += c.usec;
+                        m.rejected_calls += c.rejected_calls;
+                        m.failed_calls += c.failed_calls;
+                    }
+                }
+                let registry = command::registry();
+                let mut rows: Vec<(&str, CommandStats)> = merged
+                    .into_iter()
+                    .map(|(i, c)| (registry.all[i].name.as_str(), c))
+                    .collect();
+                rows.sort_by(|a, b| a.0.cmp(b.0));
+                for (name, c) in rows {
+                    line!(
+                        "cmdstat_{name}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
+                        c.calls,
+                        c.usec,
+                        if c.calls == 0 {
+                            0.0
+                        } else {
+                            c.usec as f64 / c.calls as f64
+                        },
+                        c.rejected_calls,
+                        c.failed_calls
+                    );
+                }
+            }
+            "errorstats" => {
+                line!("# Errorstats");
+                let mut merged: std::collections::BTreeMap<String, u64> = Default::default();
+                for report in reports {
+                    for (k, v) in &report.errors {
+                        *merged.entry(k.clone()).or_default() += v;
+                    }
+                }
+                for (k, v) in merged {
+                    line!("errorstat_{k}:count={v}");
+                }
+            }
+            "latencystats" => line!("# Latencystats"),
+            "cluster" => {
+                line!("# Cluster");
+                line!("cluster_enabled:0");
+            }
+            "keyspace" => {
+                line!("# Keyspace");
+                let databases = reports.first().map_or(0, |r| r.dbs.len());
+                for db in 0..databases {
+                    let keys: usize = reports.iter().map(|r| r.dbs[db].0).sum();
+                    let expires: usize = reports.iter().map(|r| r.dbs[db].1).sum();
+                    let ttl_sum: u128 = reports.iter().map(|r| r.dbs[db].2).sum();
+                    if keys > 0 {
+                        let avg_ttl = if expires > 0 { ttl_sum / expires as u128 } else { 0 };
+                        line!("db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    t
+}
+
+fn time_command(session: &mut Session, _argv: &Argv) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    session.out.array(2);
+    session.out.bulk(now.as_secs().to_string().as_bytes());
+    session.out.bulk(now.subsec_micros().to_string().as_bytes());
+}
+
+fn shutdown_command(session: &mut Session, argv: &Argv) {
+    let (mut save, mut nosave, mut abort) = (false, false, false);
+    for arg in argv.iter().skip(1) {
+        match arg.to_ascii_lowercase().as_slice() {
+            b"nosave" => nosave = true,
+            b"save" => save = true,
+            b"now" | b"force" => {}
+            b"abort" => abort = true,
+            _ => return session.out.error(errors::SYNTAX),
+        }
+    }
+    if (abort && argv.len() > 2) || (save && nosave) {
+        return session.out.error(errors::SYNTAX);
+    }
+    if abort {
+        // Tessera shuts down at once: there is never one in progress.
+        return session.out.error(errors::SHUTDOWN_NOT_IN_PROGRESS);
+    }
+    if save {
+        // No persistence yet: do not pretend a save happened.
+        crate::warning!("SHUTDOWN SAVE refused: Tessera has no persistence yet, nothing can be saved.");
+        return session.out.error("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
+    if !nosave && !session.shard.state().config.settings.save.is_empty() {
+        crate::warning!("Save points are configured but Tessera has no persistence yet: the dataset is not saved.");
+    }
     shutdown("User requested shutdown...");
 }
 

@@ -214,7 +214,7 @@ fn parse_multibulk(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>
         _ => return Parsed::Error("Protocol error: invalid multibulk length".into()),
     };
     if count > UNAUTHENTICATED_MULTIBULK_MAX && !limits.authenticated {
-        return Parsed::Error("Protocol error: invalid multibulk length".into());
+        return Parsed::Error("Protocol error: unauthenticated multibulk length".into());
     }
     let mut pos = end + 2;
     if count <= 0 {
@@ -252,7 +252,7 @@ fn parse_multibulk(buf: &[u8], limits: ParseLimits, args: &mut Vec<Range<usize>>
             _ => return Parsed::Error("Protocol error: invalid bulk length".into()),
         };
         if len as i64 > UNAUTHENTICATED_BULK_MAX && !limits.authenticated {
-            return Parsed::Error("Protocol error: invalid bulk length".into());
+            return Parsed::Error("Protocol error: unauthenticated bulk length".into());
         }
         let start = end + 2;
         if buf.len() < start + len + 2 {
@@ -516,11 +516,11 @@ mod tests {
         let mut ranges = Vec::new();
         assert_eq!(
             parse_command(b"*11\r\n", limits, &mut ranges, &mut 0),
-            Parsed::Error("Protocol error: invalid multibulk length".into())
+            Parsed::Error("Protocol error: unauthenticated multibulk length".into())
         );
         assert_eq!(
             parse_command(b"*1\r\n$16385\r\n", limits, &mut ranges, &mut 0),
-            Parsed::Error("Protocol error: invalid bulk length".into())
+            Parsed::Error("Protocol error: unauthenticated bulk length".into())
         );
     }
 

@@ -1,0 +1,157 @@
+//! CONFIG GET/SET/REWRITE/RESETSTAT through the real binary, and start-up
+//! configuration errors reported as Redis reports them.
+
+mod common;
+
+use common::{for_each_shard_count, Server};
+use std::process::Command;
+
+fn bulk_pairs(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+#[test]
+fn config_set_get_round_trips_on_every_shard() {
+    for_each_shard_count(&[], |server| {
+        let mut raw = server.raw();
+        assert_eq!(
+            raw.call(&[
+                b"CONFIG",
+                b"SET",
+                b"maxmemory",
+                b"10mb",
+                b"save",
+                b"3000 5",
+                b"hash-max-ziplist-entries",
+                b"21"
+            ]),
+            b"+OK\r\n"
+        );
+        assert_eq!(
+            raw.call(&[b"CONFIG", b"GET", b"maxmemory"]),
+            b"*2\r\n$9\r\nmaxmemory\r\n$8\r\n10485760\r\n"
+        );
+        let both = bulk_pairs(&raw.call(&[b"CONFIG", b"GET", b"hash-max-*-entries"]));
+        assert!(
+            both.contains("hash-max-listpack-entries\r\n$2\r\n21")
+                && both.contains("hash-max-ziplist-entries\r\n$2\r\n21"),
+            "{both}"
+        );
+        // Every shard got the new values: fresh connections land anywhere.
+        for _ in 0..8 {
+            let mut other = server.raw();
+            assert_eq!(
+                other.call(&[b"CONFIG", b"GET", b"save"]),
+                b"*2\r\n$4\r\nsave\r\n$6\r\n3000 5\r\n"
+            );
+        }
+        // All or nothing.
+        assert_eq!(
+            bulk_pairs(&raw.call(&[b"CONFIG", b"SET", b"maxmemory", b"1", b"maxmemory-clients", b"200%"])),
+            "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100\r\n"
+        );
+        assert_eq!(
+            raw.call(&[b"CONFIG", b"GET", b"maxmemory"]),
+            b"*2\r\n$9\r\nmaxmemory\r\n$8\r\n10485760\r\n"
+        );
+        assert_eq!(
+            bulk_pairs(&raw.call(&[b"CONFIG", b"SET", b"daemonize", b"yes"])),
+            "-ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config\r\n"
+        );
+        assert_eq!(
+            bulk_pairs(&raw.call(&[b"CONFIG", b"SET", b"nosuch", b"1"])),
+            "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n"
+        );
+        assert_eq!(
+            bulk_pairs(&raw.call(&[b"CONFIG", b"SET", b"loglevel", b"loud"])),
+            "-ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning\r\n"
+        );
+        // requirepass takes effect on every shard for new connections.
+        assert_eq!(raw.call(&[b"CONFIG", b"SET", b"requirepass", b"pw"]), b"+OK\r\n");
+        for _ in 0..6 {
+            let mut other = server.raw();
+            assert_eq!(other.call(&[b"PING"]), b"-NOAUTH Authentication required.\r\n");
+        }
+        assert_eq!(raw.call(&[b"CONFIG", b"SET", b"requirepass", b""]), b"+OK\r\n");
+        // hz is clamped as in Redis.
+        raw.call(&[b"CONFIG", b"SET", b"hz", b"1000"]);
+        assert_eq!(
+            raw.call(&[b"CONFIG", b"GET", b"hz"]),
+            b"*2\r\n$2\r\nhz\r\n$3\r\n500\r\n"
+        );
+        assert_eq!(
+            raw.call(&[b"CONFIG", b"REWRITE"]),
+            b"-ERR The server is running without a config file\r\n"
+        );
+    });
+}
+
+#[test]
+fn config_rewrite_keeps_the_file() {
+    let dir = std::env::temp_dir().join(format!("tessera-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.conf");
+    std::fs::write(&path, "# keep me\nmaxmemory 1mb\n").unwrap();
+    // A server started from the file: a free port from the harness's
+    // server, which is stopped first.
+    let port = Server::start(1, &[]).port;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg(&path)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--shards", "2"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut raw = None;
+    for _ in 0..200 {
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            raw = Some(common::Raw { stream });
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut raw = raw.expect("server from config file");
+    assert_eq!(
+        raw.call(&[b"CONFIG", b"SET", b"maxmemory", b"2mb", b"hz", b"25"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(raw.call(&[b"CONFIG", b"REWRITE"]), b"+OK\r\n");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("# keep me\nmaxmemory 2mb\n"), "{text}");
+    assert!(
+        text.contains("# Generated by CONFIG REWRITE\n") && text.contains("\nhz 25\n"),
+        "{text}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_directives_stop_the_start_like_redis() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["--port", "6379", "6380"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\nReading the configuration file, at line 2\n>>> 'port \"6379\" \"6380\"'\nwrong number of arguments\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["--maxmemory", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).ends_with(">>> 'maxmemory \"lots\"'\nargument must be a memory value\n")
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["--nosuch", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).ends_with("Bad directive or wrong number of arguments\n"));
+}

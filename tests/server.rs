@@ -1,0 +1,151 @@
+//! Server commands through the real binary: INFO sections and statistics
+//! summed across shards, TIME, SHUTDOWN options, COMMAND DOCS.
+
+mod common;
+
+use common::{for_each_shard_count, Server};
+
+/// INFO's text without the bulk header.
+fn info(raw: &mut common::Raw, section: &[u8]) -> String {
+    body(raw.call(&[b"INFO", section]))
+}
+
+fn body(reply: Vec<u8>) -> String {
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    let start = text.find("\r\n").map_or(0, |i| i + 2);
+    text[start..].to_string()
+}
+
+#[test]
+fn info_commandstats_sum_across_shards() {
+    for_each_shard_count(&[], |server| {
+        let mut raw = server.raw();
+        // Keys that land on every shard: keyed commands are counted where
+        // they run.
+        for i in 0..40 {
+            raw.call(&[b"SET", format!("key{i}").as_bytes(), b"v"]);
+            raw.call(&[b"GET", format!("key{i}").as_bytes()]);
+        }
+        raw.call(&[b"GET", b"a", b"b"]);
+        raw.call(&[b"CONFIG", b"GET", b"hz"]);
+        let text = info(&mut raw, b"commandstats");
+        assert!(text.starts_with("# Commandstats\r\n"), "{text}");
+        assert!(text.contains("cmdstat_set:calls=40,"), "{text}");
+        assert!(text.contains("cmdstat_get:calls=40,"), "{text}");
+        assert!(text.contains("rejected_calls=1,failed_calls=0"), "{text}");
+        assert!(text.contains("cmdstat_config|get:calls=1,"), "{text}");
+        let text = info(&mut raw, b"errorstats");
+        assert!(text.contains("errorstat_ERR:count=1"), "{text}");
+        let stats = info(&mut raw, b"stats");
+        assert!(stats.contains("total_error_replies:1\r\n"), "{stats}");
+        let keyspace = info(&mut raw, b"keyspace");
+        assert!(keyspace.contains("db0:keys=40,expires=0,avg_ttl=0"), "{keyspace}");
+        raw.call(&[b"SET", b"ttl", b"v", b"EX", b"100"]);
+        let keyspace = info(&mut raw, b"keyspace");
+        let avg: u64 = keyspace.split("avg_ttl=").nth(1).unwrap().trim_end().parse().unwrap();
+        assert!((95_000..=100_000).contains(&avg), "{keyspace}");
+        assert_eq!(raw.call(&[b"CONFIG", b"RESETSTAT"]), b"+OK\r\n");
+        let text = info(&mut raw, b"commandstats");
+        assert!(!text.contains("cmdstat_set"), "{text}");
+    });
+}
+
+#[test]
+fn info_sections_and_selectors() {
+    let server = Server::start(2, &[]);
+    let mut raw = server.raw();
+    let default = info(&mut raw, b"default");
+    for header in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# CPU",
+        "# Keyspace",
+    ] {
+        assert!(default.contains(header), "{header}");
+    }
+    assert!(!default.contains("# Commandstats"));
+    assert!(default.contains("shards:2\r\n"));
+    assert!(default.contains("redis_version:7.0.15\r\n"));
+    let everything = info(&mut raw, b"everything");
+    assert!(everything.contains("# Commandstats") && everything.contains("rejected_calls"));
+    let text = body(raw.call(&[b"INFO", b"cpu", b"SERVER"]));
+    assert!(
+        text.starts_with("# Server\r\n") && text.contains("# CPU\r\nused_cpu_sys:"),
+        "{text}"
+    );
+    assert!(!text.contains("# Memory"));
+    let memory = info(&mut raw, b"memory");
+    let used: u64 = memory
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A big value shows up in used_memory.
+    raw.call(&[b"SET", b"big", &vec![b'x'; 8 << 20]]);
+    let memory = info(&mut raw, b"memory");
+    let after: u64 = memory
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after >= used + (7 << 20), "{used} -> {after}");
+    assert!(memory.contains("used_memory_rss:") && memory.contains("maxmemory_policy:noeviction"));
+    let clients = info(&mut raw, b"clients");
+    let _others: Vec<_> = (0..5).map(|_| server.raw()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let clients_after = info(&mut raw, b"clients");
+    let count = |t: &str| -> u64 {
+        t.lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count(&clients_after), count(&clients) + 5);
+}
+
+#[test]
+fn time_and_shutdown_options() {
+    let mut server = Server::start(2, &[]);
+    let mut raw = server.raw();
+    let reply = String::from_utf8_lossy(&raw.call(&[b"TIME"])).into_owned();
+    let parts: Vec<&str> = reply.split("\r\n").collect();
+    let secs: u64 = parts[2].parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(secs.abs_diff(now) <= 2);
+    assert!(parts[4].parse::<u32>().unwrap() < 1_000_000);
+    assert_eq!(raw.call(&[b"SHUTDOWN", b"ABORT"]), b"-ERR No shutdown in progress.\r\n");
+    assert_eq!(raw.call(&[b"SHUTDOWN", b"SAVE", b"NOSAVE"]), b"-ERR syntax error\r\n");
+    assert_eq!(raw.call(&[b"SHUTDOWN", b"BOGUS"]), b"-ERR syntax error\r\n");
+    // No persistence: SAVE is refused instead of pretending.
+    assert_eq!(
+        raw.call(&[b"SHUTDOWN", b"SAVE"]),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert!(server.is_running());
+    raw.command(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(raw.is_closed());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!server.is_running());
+}
+
+#[test]
+fn command_docs_match_redis() {
+    for_each_shard_count(&[], |server| {
+        let mut raw = server.raw();
+        let docs = String::from_utf8_lossy(&raw.call(&[b"COMMAND", b"DOCS", b"echo"])).into_owned();
+        assert_eq!(
+            docs,
+            "*2\r\n$4\r\necho\r\n*10\r\n$7\r\nsummary\r\n$21\r\nEcho the given string\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n$9\r\narguments\r\n*1\r\n*4\r\n$4\r\nname\r\n$7\r\nmessage\r\n$4\r\ntype\r\n$6\r\nstring\r\n"
+        );
+    });
+}
