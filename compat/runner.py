@@ -55,14 +55,15 @@ BASE_CONFIGS = ["default.conf", "minimal.conf"]
 # Port plan: an invocation locks one of PORT_SLOTS slots of ports; inside it, each unit file gets
 # the next of PORT_WINDOWS windows: 32 ports for the harness's test server (it takes them just
 # below --baseport), then PORT_COUNT ports for the servers it spawns. A fresh harness process
-# starts at --baseport, so rotating windows keeps a unit from landing on the ports that the
-# previous unit's servers left in TIME_WAIT. (The harness also probes port+10000.)
+# starts at --baseport, so rotating windows (the slot's lock file remembers where the last run
+# stopped) keeps a unit from landing on ports that earlier servers left in TIME_WAIT. The
+# harness also probes port+10000; everything stays below the kernel's ephemeral range.
 PORT_BASE = 21000
 PORT_COUNT = 48
 WINDOW_PORTS = 32 + PORT_COUNT
-PORT_WINDOWS = 16
+PORT_WINDOWS = 36
 SLOT_PORTS = WINDOW_PORTS * PORT_WINDOWS
-PORT_SLOTS = 8
+PORT_SLOTS = 4
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RE_OK = re.compile(r"^\[ok\]: (.*) \((\d+) ms\)$")
@@ -228,7 +229,8 @@ def lay_out_tree(suite, tree, server, shards):
 
 
 def take_port_slot():
-    """Locks one port slot for this invocation so concurrent runs use disjoint port ranges."""
+    """Locks one port slot for this invocation so concurrent runs use disjoint port ranges.
+    Returns the lock's file descriptor, the slot's first port and the window to start at."""
     lock_dir = os.path.join(CACHE_DIR, "ports")
     os.makedirs(lock_dir, exist_ok=True)
     start = os.getpid() % PORT_SLOTS
@@ -240,8 +242,18 @@ def take_port_slot():
         except OSError:
             os.close(fd)
             continue
-        return fd, PORT_BASE + slot * SLOT_PORTS
+        saved = os.read(fd, 32).decode(errors="replace").strip()
+        window = int(saved) % PORT_WINDOWS if saved.isdigit() else 0
+        return fd, PORT_BASE + slot * SLOT_PORTS, window
     sys.exit("compat: every port slot is taken by another run")
+
+
+def release_port_slot(fd, next_window):
+    """Remembers the next window for the slot's next run, then unlocks it."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.ftruncate(fd, 0)
+    os.write(fd, b"%d\n" % (next_window % PORT_WINDOWS))
+    os.close(fd)
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -597,8 +609,7 @@ def main(argv):
     log_dir = os.path.join(LOGS_DIR, run_id)
     tree = os.path.join(CACHE_DIR, "trees", run_id)
     os.makedirs(log_dir)
-    slot_fd, slot_base = take_port_slot()
-    first_window = int(time.time()) % PORT_WINDOWS  # so back-to-back runs start elsewhere too
+    slot_fd, slot_base, first_window = take_port_slot()
     lay_out_tree(suite, tree, server, shards)
     baseline = read_baseline(args.baseline)
 
@@ -622,7 +633,7 @@ def main(argv):
                  else "-", len(r.errors), r.seconds, r.note()))
         sys.stdout.flush()
     wall = time.monotonic() - started
-    os.close(slot_fd)
+    release_port_slot(slot_fd, first_window + len(units))
     if not args.keep_tree:
         shutil.rmtree(tree, ignore_errors=True)
 
