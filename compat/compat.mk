@@ -11,6 +11,7 @@
 #   make compat-baseline                         re-measures Redis's own passes (compat/baseline/)
 #   make compat-fetch                            only fetch the suite (and tcl, redis-tools)
 #   make compat-clean                            remove compat/.cache and compat/logs
+#   make compat-selftest                         the runner's own tests (no server needed)
 #
 # COMPAT_ARGS passes anything else to compat/runner.py, e.g. COMPAT_ARGS="--file-timeout 300".
 
@@ -22,7 +23,8 @@ COMPAT_COMMON = $(if $(SERVER),--server $(SERVER)) $(if $(SHARDS),--shards $(SHA
 # The tessera binary is built first unless another SERVER was named.
 COMPAT_BUILD = $(if $(SERVER),,cargo build --release)
 
-.PHONY: compat compat-check compat-expected compat-baseline compat-fetch compat-clean
+.PHONY: compat compat-check compat-expected compat-baseline compat-fetch compat-clean \
+	compat-selftest
 
 compat:
 	$(COMPAT_BUILD)
@@ -45,3 +47,6 @@ compat-fetch:
 
 compat-clean:
 	rm -rf compat/.cache compat/logs
+
+compat-selftest:
+	$(COMPAT_PYTHON) compat/test_runner.py

@@ -78,11 +78,10 @@ class UnitResult:
     def __init__(self, unit):
         self.unit = unit
         self.passed = []      # test names, in order (a name may repeat)
-        self.failed = []      # (name, first line of the reason)
+        self.failed = []      # (name, the error's first line)
         self.skipped = []     # [skip] test names
         self.ignored = []     # [ignore] test names (empty name: a whole block was ignored)
         self.errors = []      # errors outside any named test: failed setup, exception, timeout
-        self.ok_ms = {}       # name -> slowest duration seen
         self.reached_end = False
         self.exit_code = None
         self.timed_out = False
@@ -122,10 +121,7 @@ def parse_output(unit, text):
         if line.startswith("[ok]: "):
             current = None
             m = RE_OK.match(line)
-            name = m.group(1) if m else line[len("[ok]: "):]
-            result.passed.append(name)
-            if m:
-                result.ok_ms[name] = max(result.ok_ms.get(name, 0), int(m.group(2)))
+            result.passed.append(m.group(1) if m else line[len("[ok]: "):])
         elif line.startswith("[err]: "):
             m = RE_ERR_TEST.match(line)
             if m:
