@@ -143,6 +143,7 @@ fn main() {
     families::server::mark_started();
     families::server::install_signal_handlers();
     let read_buffer_bytes = perf.read_buffer_bytes;
+    let backlog: i32 = config.get("tcp-backlog").and_then(|b| b.parse().ok()).unwrap_or(511);
     let ready = std::sync::Arc::new(std::sync::Barrier::new(shards + 1));
     let ready_in_shards = ready.clone();
     let init_config = config.clone();
@@ -156,7 +157,7 @@ fn main() {
                 async move {
                     let mut listeners = Vec::new();
                     for addr in &addrs {
-                        match Listener::bind(*addr) {
+                        match Listener::bind(*addr, backlog) {
                             Ok(listener) => listeners.push(listener),
                             Err(error) => {
                                 warning!("Could not create server TCP listening socket {addr}: bind: {error}");
@@ -187,6 +188,18 @@ fn main() {
     }
 }
 
+/// Binds `addr` with SO_REUSEADDR but without listening (so no client can
+/// connect to the probe), then closes it: fails if another socket holds the
+/// address.
+fn probe_bind(addr: SocketAddr) -> std::io::Result<()> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())
+}
+
 /// The addresses to listen on, checked for availability first: shard
 /// listeners use SO_REUSEPORT, which would silently share a port with another
 /// server, so a plain bind probes each address.
@@ -205,12 +218,8 @@ fn listen_addrs(config: &Config) -> Result<Vec<SocketAddr>, String> {
             .to_socket_addrs()
             .map_err(|e| format!("Could not create server TCP listening socket {host}:{port}: {e}"))?;
         for addr in resolved {
-            match std::net::TcpListener::bind(addr) {
-                Ok(probe) => {
-                    let addr = probe.local_addr().unwrap_or(addr);
-                    drop(probe);
-                    addrs.push(addr);
-                }
+            match probe_bind(addr) {
+                Ok(()) => addrs.push(addr),
                 Err(_) if optional => {}
                 Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
                     return Err(format!(
@@ -231,10 +240,5 @@ fn listen_addrs(config: &Config) -> Result<Vec<SocketAddr>, String> {
     if addrs.is_empty() {
         return Err("Configured to not listen anywhere, exiting.".into());
     }
-    // 0.0.0.0 and :: on the same port conflict only with IPV6_V6ONLY off;
-    // keep both as Redis does (it sets IPV6_V6ONLY); glommio does not, so
-    // drop the IPv6 wildcard when the IPv4 wildcard is present.
-    let has_v4_any = addrs.iter().any(|a| a.ip().is_unspecified() && a.is_ipv4());
-    addrs.retain(|a| !(has_v4_any && a.is_ipv6() && a.ip().is_unspecified()));
     Ok(addrs)
 }

@@ -49,7 +49,10 @@ fn unauthenticated_clients_get_small_limits() {
     let mut raw = server.raw();
     assert_eq!(raw.call(&[b"GET", b"k"]), b"-NOAUTH Authentication required.\r\n");
     raw.send(b"*20\r\n");
-    assert_eq!(raw.reply(), b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+    assert_eq!(
+        raw.reply(),
+        b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
     assert!(raw.is_closed());
     let mut raw = server.raw();
     raw.send(b"*1\r\n$20000\r\n");

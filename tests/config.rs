@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{for_each_shard_count, Server};
+use common::for_each_shard_count;
 use std::process::Command;
 
 fn bulk_pairs(reply: &[u8]) -> String {
@@ -92,9 +92,8 @@ fn config_rewrite_keeps_the_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.conf");
     std::fs::write(&path, "# keep me\nmaxmemory 1mb\n").unwrap();
-    // A server started from the file: a free port from the harness's
-    // server, which is stopped first.
-    let port = Server::start(1, &[]).port;
+    // A server started from the file, on a port free now.
+    let port = common::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg(&path)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--shards", "2"])

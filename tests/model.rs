@@ -205,7 +205,10 @@ fn check_reply(reply: &[u8], step: &Step, context: &str) {
             String::from_utf8_lossy(reply),
             String::from_utf8_lossy(&step.expected),
             "{context}: {:?}",
-            step.args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>()
+            step.args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
         );
     }
 }

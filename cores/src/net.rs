@@ -11,9 +11,24 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `addr` with SO_REUSEPORT.
-    pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
-        let inner = glommio::net::TcpListener::bind(addr).map_err(io::Error::from)?;
+    /// Binds `addr` with SO_REUSEPORT (one listener per shard on the same
+    /// port) and SO_REUSEADDR (a restarted server rebinds while old
+    /// connections linger in TIME_WAIT, as Redis does), then listens with
+    /// `backlog`.
+    pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<Listener> {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(backlog)?;
+        // SAFETY: the descriptor is a bound, listening TCP socket we own; the
+        // glommio listener takes ownership of it.
+        let inner = unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) };
         Ok(Listener { inner })
     }
 

@@ -22,14 +22,20 @@ static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// A port that is free now: tests in one process take distinct ranges, and
 /// each candidate is probed with a bind.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     if NEXT_PORT.load(Ordering::Relaxed) == 0 {
-        let base = 20000 + (std::process::id() % 2000) as u16 * 16;
+        // Stay below the kernel's ephemeral range (32768 and up): a connect
+        // to a free ephemeral port can self-connect and look like a server.
+        let base = 22000 + (std::process::id() % 600) as u16 * 16;
         let _ = NEXT_PORT.compare_exchange(0, base, Ordering::Relaxed, Ordering::Relaxed);
     }
     loop {
         let port = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
-        let port = if port < 20000 { 20000 + port } else { port };
+        let port = if !(22000..32000).contains(&port) {
+            22000 + port % 10000
+        } else {
+            port
+        };
         if TcpListener::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("0.0.0.0", port)).is_ok() {
             return port;
         }
