@@ -1,7 +1,9 @@
 //! Command families, one file each: the family's table first, then thin
 //! handlers, then the `op_*` functions, then tests.
 
+pub mod bitmap;
 pub mod connection;
+pub mod float80;
 pub mod keys;
 pub mod server;
 pub mod string;
@@ -12,6 +14,7 @@ use crate::command::CommandDef;
 /// Every command Tessera implements.
 pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
     [
+        bitmap::COMMANDS,
         connection::COMMANDS,
         keys::COMMANDS,
         server::COMMANDS,
