@@ -47,10 +47,19 @@ fn bit_offset(ctx: &mut Ctx, arg: &[u8], bits: Option<u32>) -> Option<u64> {
     }
 }
 
+/// What `bits_for_write` found.
+struct BitTarget<'a> {
+    bytes: &'a mut Vec<u8>,
+    /// Created or grown: the write counts as a change even if no bit flips.
+    dirty: bool,
+    /// Created: the creation already signalled the modification once.
+    created: bool,
+}
+
 /// Redis's lookupStringForBitCommand: the key's bytes, created or grown with
-/// zeros to hold bit `max_bit`, as a `raw` string. Returns the bytes and
-/// whether the key was created or grown; None after a WRONGTYPE reply.
-fn bits_for_write<'a>(ctx: &'a mut Ctx, key: &[u8], max_bit: u64) -> Option<(&'a mut Vec<u8>, bool)> {
+/// zeros to hold bit `max_bit`, as a `raw` string. None after a WRONGTYPE
+/// reply.
+fn bits_for_write<'a>(ctx: &'a mut Ctx, key: &[u8], max_bit: u64) -> Option<BitTarget<'a>> {
     let now = ctx.now_ms;
     let need = (max_bit >> 3) as usize + 1;
     let db = &mut ctx.state.dbs[ctx.db];
@@ -72,7 +81,11 @@ fn bits_for_write<'a>(ctx: &'a mut Ctx, key: &[u8], max_bit: u64) -> Option<(&'a
     if old_len < need {
         bytes.resize(need, 0);
     }
-    Some((bytes, !exists || old_len < need))
+    Some(BitTarget {
+        bytes,
+        dirty: !exists || old_len < need,
+        created: !exists,
+    })
 }
 
 fn setbit(ctx: &mut Ctx, argv: &Argv) {
@@ -84,19 +97,20 @@ fn setbit(ctx: &mut Ctx, argv: &Argv) {
         _ => return ctx.out.error(errors::BIT_VALUE),
     };
     let key = argv.get(1);
-    let Some((bytes, dirty)) = bits_for_write(ctx, key, offset) else {
+    let Some(target) = bits_for_write(ctx, key, offset) else {
         return;
     };
+    let bytes = target.bytes;
     let byte = (offset >> 3) as usize;
     let mask = 1u8 << (7 - (offset & 7));
     let was = bytes[byte] & mask != 0;
-    let changed = dirty || was != on;
-    if changed {
-        if on {
-            bytes[byte] |= mask;
-        } else {
-            bytes[byte] &= !mask;
-        }
+    if on {
+        bytes[byte] |= mask;
+    } else {
+        bytes[byte] &= !mask;
+    }
+    // One change (Redis's dirty counter), signalled already on creation.
+    if !target.created && (target.dirty || was != on) {
         ctx.db().modified(key);
     }
     ctx.out.int(was as i64);
@@ -542,11 +556,14 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &Argv, read_only_command: bool) {
         return ctx.out.error("ERR BITFIELD_RO only supports the GET subcommand");
     }
     let mut replies: Vec<Option<i64>> = Vec::with_capacity(ops.len());
-    let mut changes = 0;
+    let mut changes: u64 = 0;
+    let created;
     {
-        let Some((bytes, dirty)) = bits_for_write(ctx, key, highest_write) else {
+        let Some(target) = bits_for_write(ctx, key, highest_write) else {
             return;
         };
+        let (bytes, dirty) = (target.bytes, target.dirty);
+        created = target.created;
         for op in &ops {
             if op.op == FieldOp::Get {
                 replies.push(Some(field_get(bytes, op)));
@@ -596,9 +613,13 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &Argv, read_only_command: bool) {
             replies.push(reply);
         }
     }
-    if changes > 0 {
-        ctx.db().modified(key);
+    // Redis adds one to the dirty counter per changing operation; creating
+    // the key signalled the first one already.
+    let db = ctx.db();
+    if changes > 0 && !created {
+        db.modified(key);
     }
+    db.stats.dirty += changes.saturating_sub(1);
     ctx.out.array(replies.len());
     for reply in replies {
         match reply {
@@ -718,6 +739,65 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, kind: Overflow) -> (i32, i6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::families::string::tests::{new_state, run};
+
+    /// Redis's "SETBIT/BITFIELD only increase dirty when the value changed".
+    #[test]
+    fn bit_writes_count_dirty_only_on_change() {
+        let mut s = new_state();
+        let dirty = |s: &crate::shard::ShardState| s.dbs[0].stats.dirty;
+        run(&mut s, &[b"SETBIT", b"foo", b"0", b"0"]);
+        run(&mut s, &[b"BITFIELD", b"foo2", b"SET", b"i5", b"0", b"0"]);
+        assert_eq!(dirty(&s), 2);
+        run(&mut s, &[b"SETBIT", b"foo", b"0", b"0"]);
+        run(&mut s, &[b"BITFIELD", b"foo2", b"SET", b"i5", b"0", b"0"]);
+        assert_eq!(dirty(&s), 2);
+        for v in [b"1", b"1", b"0", b"0"] {
+            run(&mut s, &[b"SETBIT", b"foo", b"0", v]);
+            run(&mut s, &[b"BITFIELD", b"foo2", b"SET", b"i5", b"0", v]);
+        }
+        assert_eq!(dirty(&s), 6);
+        run(&mut s, &[b"BITFIELD", b"foo3", b"INCRBY", b"i5", b"0", b"1"]);
+        run(&mut s, &[b"BITFIELD", b"foo3", b"INCRBY", b"i5", b"0", b"1"]);
+        assert_eq!(dirty(&s), 8);
+        run(&mut s, &[b"SETBIT", b"foo", b"90", b"0"]);
+        run(&mut s, &[b"BITFIELD", b"foo2", b"SET", b"i5", b"90", b"0"]);
+        assert_eq!(dirty(&s), 10);
+        // Several changing operations count one each.
+        run(
+            &mut s,
+            &[
+                b"BITFIELD",
+                b"foo3",
+                b"SET",
+                b"u8",
+                b"0",
+                b"1",
+                b"SET",
+                b"u8",
+                b"8",
+                b"1",
+            ],
+        );
+        assert_eq!(dirty(&s), 12);
+        run(
+            &mut s,
+            &[
+                b"BITFIELD",
+                b"new",
+                b"SET",
+                b"u8",
+                b"0",
+                b"1",
+                b"SET",
+                b"u8",
+                b"8",
+                b"1",
+            ],
+        );
+        assert_eq!(dirty(&s), 14);
+    }
 
     #[test]
     fn bitfield_overflow_matches_redis() {

@@ -569,7 +569,10 @@ fn setrange(ctx: &mut Ctx, argv: &Argv) {
     }
     let db = ctx.db();
     if current_len.is_none() {
-        db.set(key, Value::Raw(vec![0; offset + value.len()]), false, now);
+        let mut bytes = vec![0; offset + value.len()];
+        bytes[offset..].copy_from_slice(value);
+        db.set(key, Value::Raw(bytes), false, now);
+        return ctx.out.int((offset + value.len()) as i64);
     }
     let entry = db.write(key, now).expect("exists");
     let bytes = entry.value.make_raw().expect("string");
@@ -758,7 +761,7 @@ pub fn op_lcs(a: &[u8], b: &[u8], compute: bool, min_match_len: u64) -> LcsResul
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -813,17 +816,97 @@ mod tests {
         assert!(parse(&["getex", "k", "PXAT", "1", "PXAT", "2"], false).is_ok());
     }
 
+    /// Runs a keyed command on a fresh-or-given shard state; returns the reply.
+    pub(crate) fn run(state: &mut crate::shard::ShardState, args: &[&[u8]]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut ranges = Vec::new();
+        for a in args {
+            ranges.push(buf.len()..buf.len() + a.len());
+            buf.extend_from_slice(a);
+        }
+        let argv = Argv::new(&buf, &ranges);
+        let spec = crate::command::lookup(args[0]).expect("command");
+        let crate::command::Handler::Keyed { run, .. } = spec.handler else {
+            panic!("not keyed");
+        };
+        let mut out = ReplyBuf::new(false);
+        let mut ctx = Ctx {
+            state,
+            db: 0,
+            out: &mut out,
+            now_ms: 1_000_000,
+            no_touch: false,
+        };
+        run(&mut ctx, &argv);
+        out.bytes
+    }
+
+    pub(crate) fn new_state() -> crate::shard::ShardState {
+        crate::shard::ShardState::new(cores::ShardId(0), 1, crate::config::Config::new())
+    }
+
+    pub(crate) fn encoding(state: &mut crate::shard::ShardState, key: &[u8]) -> &'static str {
+        state.dbs[0].peek(key, 0).expect("key").value.encoding_name()
+    }
+
     #[test]
-    fn encodings_after_writes_follow_redis() {
-        use crate::keyspace::Db;
-        let mut db = Db::default();
-        db.set(b"k", Value::from_bytes(b"12"), false, 0);
-        assert_eq!(db.peek(b"k", 0).unwrap().value.encoding_name(), "int");
-        db.peek(b"k", 0).unwrap().value.make_raw().unwrap().push(b'3');
-        assert_eq!(db.peek(b"k", 0).unwrap().value.encoding_name(), "raw");
-        let float = Value::Str(CompactBytes::new(F80::from_i64(3).to_human_string().as_bytes()));
-        assert_eq!(float.encoding_name(), "embstr");
-        assert_eq!(value_as_i64(&float), Some(3));
-        assert_eq!(Value::from_bytes(&[b'x'; 45]).encoding_name(), "raw");
+    fn encodings_after_commands_follow_redis() {
+        let mut s = new_state();
+        let long = [b'x'; 45];
+        let cases: &[(&[&[u8]], &str)] = &[
+            (&[b"SET", b"k", b"123"], "int"),
+            (&[b"SET", b"k", b"abc"], "embstr"),
+            (&[b"SET", b"k", &long], "raw"),
+            (&[b"SET", b"k", b"-0"], "embstr"),
+            (&[b"SET", b"k", b"12"], "int"),
+            // Setting nothing keeps the encoding.
+            (&[b"SETRANGE", b"k", b"0", b""], "int"),
+            (&[b"SETRANGE", b"k", b"0", b"3"], "raw"),
+            (&[b"INCR", b"k"], "int"),
+            (&[b"APPEND", b"k", b"0"], "raw"),
+            (&[b"APPEND", b"new", b"77"], "int"),
+            (&[b"APPEND", b"new2", b"abc"], "embstr"),
+            (&[b"INCRBYFLOAT", b"k", b"1"], "embstr"),
+            (&[b"INCRBYFLOAT", b"k", b"1e30"], "embstr"),
+            (&[b"INCRBYFLOAT", b"k", b"1e50"], "raw"),
+            (&[b"GETSET", b"k", b"5"], "int"),
+            (&[b"MSET", b"k", b"x"], "embstr"),
+            (&[b"SETNX", b"n1", b"9"], "int"),
+            (&[b"SETEX", b"k", b"100", b"9"], "int"),
+            (&[b"BITFIELD_RO", b"k", b"GET", b"u8", b"0"], "int"),
+            (&[b"GETBIT", b"k", b"0"], "int"),
+            (&[b"SETBIT", b"k", b"0", b"0"], "raw"),
+            (&[b"SET", b"k", b"1"], "int"),
+            (&[b"BITFIELD", b"k", b"SET", b"u8", b"0", b"49"], "raw"),
+            (&[b"SETRANGE", b"fresh", b"1", b"a"], "raw"),
+        ];
+        for (args, want) in cases {
+            run(&mut s, args);
+            let key = args[1];
+            assert_eq!(
+                encoding(&mut s, key),
+                *want,
+                "after {:?}",
+                String::from_utf8_lossy(&args.concat())
+            );
+        }
+    }
+
+    #[test]
+    fn dirty_counts_one_per_change() {
+        let mut s = new_state();
+        let dirty = |s: &crate::shard::ShardState| s.dbs[0].stats.dirty;
+        run(&mut s, &[b"SETRANGE", b"k", b"3", b"ab"]);
+        assert_eq!(dirty(&s), 1);
+        run(&mut s, &[b"SETRANGE", b"k", b"0", b"x"]);
+        assert_eq!(dirty(&s), 2);
+        run(&mut s, &[b"MSET", b"a", b"1", b"b", b"2"]);
+        assert_eq!(dirty(&s), 4);
+        run(&mut s, &[b"INCR", b"a"]);
+        run(&mut s, &[b"APPEND", b"a", b"x"]);
+        assert_eq!(dirty(&s), 6);
+        run(&mut s, &[b"GETSET", b"a", b"x"]);
+        run(&mut s, &[b"GETDEL", b"a"]);
+        assert_eq!(dirty(&s), 8);
     }
 }
