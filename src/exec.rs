@@ -296,6 +296,25 @@ async fn run_split(session: &mut Session, spec: &'static CommandSpec, run: Keyed
     let shards = session.shard_count();
     let keys = spec.key_indexes(argv);
     let step = if keys.len() >= 2 { keys[1] - keys[0] } else { 1 };
+    if keys
+        .first()
+        .is_some_and(|&first| !(argv.len() - first).is_multiple_of(step))
+    {
+        // An incomplete last group (MSET k v k2) is the handler's arity
+        // error: run it whole, once, so that no part is applied.
+        let mut state = session.shard.state();
+        run_keyed(
+            &mut state,
+            spec,
+            run,
+            argv,
+            session.db,
+            &mut session.out,
+            session.no_touch,
+            true,
+        );
+        return;
+    }
     // Parts in shard order; each remembers the original key positions.
     let mut parts: BTreeMap<ShardId, (Vec<usize>, Vec<&[u8]>)> = BTreeMap::new();
     for (position, &k) in keys.iter().enumerate() {

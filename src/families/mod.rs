@@ -3,7 +3,9 @@
 
 pub mod client;
 pub mod config_cmd;
+pub mod bitmap;
 pub mod connection;
+pub mod float80;
 pub mod keys;
 pub mod server;
 pub mod string;
@@ -16,6 +18,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
     [
         client::COMMANDS,
         config_cmd::COMMANDS,
+        bitmap::COMMANDS,
         connection::COMMANDS,
         keys::COMMANDS,
         server::COMMANDS,
