@@ -117,7 +117,11 @@ fn finish_reply(session: &mut Session, reply_start: usize) {
 /// command with the right arity, whose keys all live on one other shard, from
 /// a client outside MULTI whose checks need no reply.
 pub fn remote_batchable(session: &Session, argv: &Argv) -> Option<(ShardId, &'static CommandSpec, KeyedFn)> {
-    if session.multi.is_some() || session.reply_mode != ReplyMode::On || !session.authenticated || session.tx.is_some()
+    if session.multi.is_some()
+        || session.reply_mode != ReplyMode::On
+        || !session.authenticated
+        || session.tx.is_some()
+        || crate::families::client::pause_pending(session)
     {
         return None;
     }

@@ -1,9 +1,9 @@
 //! Command families, one file each: the family's table first, then thin
 //! handlers, then the `op_*` functions, then tests.
 
+pub mod bitmap;
 pub mod client;
 pub mod config_cmd;
-pub mod bitmap;
 pub mod connection;
 pub mod float80;
 pub mod keys;
