@@ -47,7 +47,18 @@ pub const SHARD_COUNTS: [usize; 3] = [1, 2, 4];
 
 impl Server {
     /// Starts tessera with `shards` and extra `--directive value` arguments.
+    /// If another process takes the port first, it retries on another one,
+    /// as Redis's own test harness does.
     pub fn start(shards: usize, extra: &[&str]) -> Server {
+        for _ in 0..5 {
+            if let Some(server) = Self::try_start(shards, extra) {
+                return server;
+            }
+        }
+        panic!("tessera did not start after 5 tries");
+    }
+
+    fn try_start(shards: usize, extra: &[&str]) -> Option<Server> {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("tessera-test-{}-{}", std::process::id(), port));
         std::fs::create_dir_all(&dir).expect("test dir");
@@ -62,40 +73,51 @@ impl Server {
             dir.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        let log = std::fs::File::create(dir.join("stdout.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(&args)
             .arg("--perf-config")
             .arg(write_perf_config(&dir))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
             .spawn()
             .expect("start tessera");
-        let server = Server {
+        let mut server = Server {
             child,
             port,
             shards,
             dir,
         };
-        server.wait_ready();
-        server
+        if server.wait_ready() {
+            return Some(server);
+        }
+        let log = std::fs::read_to_string(server.dir.join("stdout.log")).unwrap_or_default();
+        if log.contains("Address already in use") {
+            return None;
+        }
+        panic!("tessera did not start on port {port}; its log:\n{log}");
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the server answers PING; false if it exited first.
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            if !self.is_running() {
+                return false;
+            }
             if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                 if stream.write_all(b"PING\r\n").is_ok() {
                     // +PONG, or -NOAUTH when a password is required.
                     let mut buf = [0u8; 7];
                     if stream.read_exact(&mut buf).is_ok() && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH") {
-                        return;
+                        return true;
                     }
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("tessera did not start on port {}", self.port);
+        false
     }
 
     /// A `redis` crate connection.
