@@ -28,6 +28,31 @@ pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 pub const PROTOCOL_VERSION: &str = "NOPROTO unsupported protocol version";
+pub const EXPIRE_NX_CONFLICT: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const EXPIRE_GT_LT_CONFLICT: &str = "ERR GT and LT options at the same time are not compatible";
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+pub const INVALID_FIRST_DB_INDEX: &str = "ERR invalid first DB index";
+pub const INVALID_SECOND_DB_INDEX: &str = "ERR invalid second DB index";
+pub const LFU_IDLETIME: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const LFU_FREQ: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const DEBUG_RELOAD_OPTIONS: &str = "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.";
+/// DEBUG RELOAD and LOADAOF need persistence, which Tessera does not have yet.
+pub const DEBUG_NO_PERSISTENCE: &str =
+    "ERR DEBUG RELOAD and LOADAOF need persistence, which this server does not have yet";
+
+/// `ERR Unsupported option <opt>` (EXPIRE's options).
+pub fn unsupported_option(option: &[u8]) -> String {
+    format!("ERR Unsupported option {}", String::from_utf8_lossy(option))
+}
+
+/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`
+pub fn subcommand_syntax(command: &[u8], sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        sanitize(sub, 128),
+        String::from_utf8_lossy(command).to_uppercase()
+    )
+}
 
 /// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
 pub fn unknown_command(argv: &[&[u8]]) -> String {

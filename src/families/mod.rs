@@ -2,6 +2,8 @@
 //! handlers, then the `op_*` functions, then tests.
 
 pub mod connection;
+pub mod debug;
+pub mod expire;
 pub mod keys;
 pub mod server;
 pub mod string;
@@ -13,6 +15,8 @@ use crate::command::CommandDef;
 pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
     [
         connection::COMMANDS,
+        debug::COMMANDS,
+        expire::COMMANDS,
         keys::COMMANDS,
         server::COMMANDS,
         string::COMMANDS,
