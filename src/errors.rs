@@ -36,6 +36,7 @@ pub const INVALID_SECOND_DB_INDEX: &str = "ERR invalid second DB index";
 pub const LFU_IDLETIME: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 pub const LFU_FREQ: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 pub const DEBUG_RELOAD_OPTIONS: &str = "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.";
+pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 /// DEBUG RELOAD and LOADAOF need persistence, which Tessera does not have yet.
 pub const DEBUG_NO_PERSISTENCE: &str =
     "ERR DEBUG RELOAD and LOADAOF need persistence, which this server does not have yet";

@@ -22,6 +22,9 @@ const LRU_CLOCK_MASK: u32 = (1 << 24) - 1;
 fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
     Box::pin(async move {
         let argv = argv.argv();
+        if !debug_allowed(session) {
+            return session.out.error(errors::DEBUG_NOT_ALLOWED);
+        }
         let sub = argv.get(1).to_ascii_lowercase();
         let argc = argv.len();
         match (sub.as_slice(), argc) {
@@ -87,6 +90,28 @@ fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             _ => session.out.error(&errors::subcommand_syntax(b"debug", argv.get(1))),
         }
     })
+}
+
+/// Whether `enable-debug-command` lets this client run DEBUG: "yes", or
+/// "local" for loopback and unix-socket clients.
+fn debug_allowed(session: &Session) -> bool {
+    let setting = session
+        .shard
+        .state()
+        .config
+        .get("enable-debug-command")
+        .unwrap_or("no")
+        .to_string();
+    match setting.as_str() {
+        "yes" => true,
+        "local" => {
+            let info = session.info.borrow();
+            let host = info.addr.rsplit_once(':').map_or(info.addr.as_str(), |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.starts_with("127.") || host == "::1" || host.is_empty() || info.addr.starts_with('/')
+        }
+        _ => false,
+    }
 }
 
 fn help(session: &mut Session) {
@@ -210,10 +235,10 @@ fn strtod(bytes: &[u8]) -> f64 {
 /// shard generates the names and keeps those it owns.
 async fn populate(session: &mut Session, argv: &crate::resp::Argv<'_>) {
     let positive = |arg: &[u8]| -> Result<u64, &'static str> {
+        // Redis's getPositiveLongFromObjectOrReply: one message for both.
         match parse_i64(arg) {
-            None => Err(errors::NOT_INTEGER),
-            Some(n) if n < 0 => Err("ERR value is out of range, must be positive"),
-            Some(n) => Ok(n as u64),
+            Some(n) if n >= 0 => Ok(n as u64),
+            _ => Err("ERR value is out of range, must be positive"),
         }
     };
     let count = match positive(argv.get(2)) {

@@ -404,13 +404,24 @@ struct ScanOptions {
     type_name: Option<Vec<u8>>,
 }
 
-/// Parses a SCAN cursor as Redis's strtoul-based check does: decimal digits
-/// only (no sign, no spaces), within 64 bits.
+/// Parses a SCAN cursor as Redis's strtoul-based check does: an optional
+/// sign (a minus negates modulo 2^64, as strtoul does), then decimal digits
+/// within 64 bits; nothing else, not even leading spaces.
 fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() || !arg.iter().all(u8::is_ascii_digit) {
+    // strtoul converts nothing in an empty string and stops at its end: 0.
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let (negative, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    std::str::from_utf8(arg).ok()?.parse().ok()
+    let value: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if negative { value.wrapping_neg() } else { value })
 }
 
 fn parse_scan_options(argv: &Argv) -> Result<ScanOptions, &'static str> {
@@ -671,10 +682,12 @@ mod tests {
         assert_eq!(parse_cursor(b"0"), Some(0));
         assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        assert_eq!(parse_cursor(b"-1"), None);
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"-"), None);
         assert_eq!(parse_cursor(b" 1"), None);
         assert_eq!(parse_cursor(b"1a"), None);
-        assert_eq!(parse_cursor(b""), None);
+        assert_eq!(parse_cursor(b""), Some(0));
     }
 
     #[test]
