@@ -58,7 +58,7 @@ pub fn parse_expire_flags(options: &[&[u8]]) -> Result<ExpireFlags, String> {
 /// overflow checks. `base_ms` is now for relative commands, 0 for *AT.
 pub fn absolute_expire_ms(when: i64, unit_seconds: bool, base_ms: i64) -> Option<i64> {
     let when = if unit_seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return None;
         }
         when * 1000

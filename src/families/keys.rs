@@ -596,7 +596,7 @@ fn flushdb(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
         session
             .locked(&targets, async |s: &mut Session| {
                 s.call_all(move |state: &mut ShardState| {
-                    state.dbs[db].flush();
+                    state.dbs[db].flush(crate::exec::now_ms());
                 })
                 .await;
             })
@@ -614,8 +614,9 @@ fn flushall(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
         session
             .locked(&targets, async |s: &mut Session| {
                 s.call_all(|state: &mut ShardState| {
+                    let now = crate::exec::now_ms();
                     for db in state.dbs.iter_mut() {
-                        db.flush();
+                        db.flush(now);
                     }
                 })
                 .await;
@@ -627,15 +628,15 @@ fn flushall(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
 
 /// Swaps two databases' data on one shard; watchers of keys present in
 /// either are touched (Redis 7.0's touchAllWatchedKeysInDb both ways).
-pub fn op_swapdb(dbs: &mut [Db], first: usize, second: usize) {
+pub fn op_swapdb(dbs: &mut [Db], first: usize, second: usize, now_ms: u64) {
     if first == second {
         return;
     }
     let (low, high) = (first.min(second), first.max(second));
     let (head, tail) = dbs.split_at_mut(high);
     let (a, b) = (&mut head[low], &mut tail[0]);
-    a.touch_all_watched(Some(b));
-    b.touch_all_watched(Some(a));
+    a.touch_all_watched(Some(b), now_ms);
+    b.touch_all_watched(Some(a), now_ms);
     a.swap_data(b);
     a.stats.dirty += 1;
 }
@@ -657,8 +658,10 @@ fn swapdb(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
         let targets = session.all_shards();
         session
             .locked(&targets, async |s: &mut Session| {
-                s.call_all(move |state: &mut ShardState| op_swapdb(&mut state.dbs, first, second))
-                    .await;
+                s.call_all(move |state: &mut ShardState| {
+                    op_swapdb(&mut state.dbs, first, second, crate::exec::now_ms())
+                })
+                .await;
             })
             .await;
         session.out.ok();
@@ -724,13 +727,38 @@ mod tests {
     fn swapdb_swaps_data_and_keys_filter_expired() {
         let mut dbs = vec![db_with(&["a", "b"]), db_with(&["c"])];
         dbs[0].set_expire(b"b", 5);
-        op_swapdb(&mut dbs, 1, 0);
+        op_swapdb(&mut dbs, 1, 0, 0);
         assert_eq!(dbs[0].len(), 1);
         assert_eq!(dbs[1].len(), 2);
         let mut keys = op_keys(&dbs[1], None, 10);
         keys.sort();
         assert_eq!(keys, vec![b"a".to_vec()]);
         assert_eq!(op_keys(&dbs[1], Some(b"[ab]"), 0).len(), 2);
+    }
+
+    #[test]
+    fn swapdb_and_flush_touch_watchers_of_live_keys_only() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let flag = || Arc::new(AtomicBool::new(false));
+        let mut dbs = vec![db_with(&["live"]), db_with(&["stale", "mine"])];
+        dbs[1].set_expire(b"stale", 5);
+        let (live, stale, absent, mine) = (flag(), flag(), flag(), flag());
+        dbs[1].watch(b"live", live.clone());
+        dbs[1].watch(b"stale", stale.clone());
+        dbs[1].watch(b"absent", absent.clone());
+        dbs[0].watch(b"mine", mine.clone());
+        op_swapdb(&mut dbs, 0, 1, 10);
+        assert!(live.load(Ordering::Acquire), "absent replaced by live is a change");
+        assert!(mine.load(Ordering::Acquire), "absent replaced by live is a change");
+        assert!(!stale.load(Ordering::Acquire), "stale replaced by absent is no change");
+        assert!(!absent.load(Ordering::Acquire));
+        let (kept, gone) = (flag(), flag());
+        dbs[0].watch(b"stale", kept.clone());
+        dbs[0].watch(b"mine", gone.clone());
+        dbs[0].flush(10);
+        assert!(gone.load(Ordering::Acquire), "FLUSHDB touches watchers of live keys");
+        assert!(!kept.load(Ordering::Acquire), "FLUSHDB leaves watchers of stale keys");
     }
 
     #[test]
