@@ -35,6 +35,32 @@ pub const CLIENT_ID_INVALID: &str = "ERR client-id should be greater than 0";
 pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
 pub const NO_CONFIG_FILE: &str = "ERR The server is running without a config file";
 pub const SHUTDOWN_NOT_IN_PROGRESS: &str = "ERR No shutdown in progress.";
+pub const EXPIRE_NX_CONFLICT: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const EXPIRE_GT_LT_CONFLICT: &str = "ERR GT and LT options at the same time are not compatible";
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+pub const INVALID_FIRST_DB_INDEX: &str = "ERR invalid first DB index";
+pub const INVALID_SECOND_DB_INDEX: &str = "ERR invalid second DB index";
+pub const LFU_IDLETIME: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const LFU_FREQ: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const DEBUG_RELOAD_OPTIONS: &str = "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.";
+pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+/// DEBUG RELOAD and LOADAOF need persistence, which Tessera does not have yet.
+pub const DEBUG_NO_PERSISTENCE: &str =
+    "ERR DEBUG RELOAD and LOADAOF need persistence, which this server does not have yet";
+
+/// `ERR Unsupported option <opt>` (EXPIRE's options).
+pub fn unsupported_option(option: &[u8]) -> String {
+    format!("ERR Unsupported option {}", String::from_utf8_lossy(option))
+}
+
+/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`
+pub fn subcommand_syntax(command: &[u8], sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        sanitize(sub, 128),
+        String::from_utf8_lossy(command).to_uppercase()
+    )
+}
 
 /// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
 pub fn unknown_command(argv: &[&[u8]]) -> String {

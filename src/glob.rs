@@ -3,7 +3,8 @@
 
 /// Whether `string` matches `pattern`.
 pub fn matches(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
-    match_from(pattern, string, nocase, 0)
+    let mut skip_longer = false;
+    match_from(pattern, string, nocase, 0, &mut skip_longer)
 }
 
 /// Nesting bound for `*` backtracking, so a hostile pattern cannot recurse
@@ -18,7 +19,11 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
     }
 }
 
-fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, nesting: usize) -> bool {
+/// `skip_longer` is Redis's skipLongerMatches: once the rest of the pattern
+/// after a `*` failed against every suffix down to the empty one, no outer
+/// `*` can succeed by skipping more, so every level gives up at once. Without
+/// it, patterns like `a*a*a*...b` take exponential time.
+fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, nesting: usize, skip_longer: &mut bool) -> bool {
     if nesting > MAX_NESTING {
         return false;
     }
@@ -31,15 +36,17 @@ fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, nesting: usize) -> bool 
                 if p.len() == 1 {
                     return true;
                 }
-                loop {
-                    if match_from(&p[1..], s, nocase, nesting + 1) {
+                while !s.is_empty() {
+                    if match_from(&p[1..], s, nocase, nesting + 1, skip_longer) {
                         return true;
                     }
-                    if s.is_empty() {
+                    if *skip_longer {
                         return false;
                     }
                     s = &s[1..];
                 }
+                *skip_longer = true;
+                return false;
             }
             b'?' => {
                 if s.is_empty() {
@@ -147,5 +154,17 @@ mod tests {
         assert!(matches(b"foo*", b"foo", false));
         assert!(!matches(b"a*b", b"acd", false));
         assert!(matches(b"*a*b*c*", b"xaxbxcx", false));
+        assert!(!matches(b"*a", b"", false));
+        assert!(matches(b"a*", b"a", false));
+    }
+
+    #[test]
+    fn hostile_patterns_finish_quickly() {
+        let start = std::time::Instant::now();
+        let pattern = "a*".repeat(20) + "b";
+        assert!(!matches(pattern.as_bytes(), &[b'a'; 40], false));
+        let long = "*?".repeat(50000);
+        assert!(!matches(long.as_bytes(), &[b'a'; 50000], false));
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
     }
 }

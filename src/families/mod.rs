@@ -5,6 +5,8 @@ pub mod bitmap;
 pub mod client;
 pub mod config_cmd;
 pub mod connection;
+pub mod debug;
+pub mod expire;
 pub mod float80;
 pub mod keys;
 pub mod server;
@@ -20,6 +22,8 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         config_cmd::COMMANDS,
         bitmap::COMMANDS,
         connection::COMMANDS,
+        debug::COMMANDS,
+        expire::COMMANDS,
         keys::COMMANDS,
         server::COMMANDS,
         string::COMMANDS,

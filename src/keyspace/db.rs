@@ -266,15 +266,24 @@ impl Db {
         }
     }
 
-    /// Marks every watcher of an existing key dirty (FLUSHDB, SWAPDB).
-    pub fn touch_all_watched(&mut self, also_present_in: Option<&Db>) {
+    /// Whether `key` holds a value that has not expired.
+    fn is_live(&self, key: &[u8], now_ms: u64) -> bool {
+        self.entries.contains(key) && !self.is_expired(key, now_ms)
+    }
+
+    /// Marks dirty every watcher of a key that is live here or, for SWAPDB,
+    /// in the database replacing this one (Redis 7.0's
+    /// touchAllWatchedKeysInDb). An expired key not yet deleted counts as
+    /// absent: Redis skips watchers that watched it already expired, and the
+    /// registry does not record what each watcher saw, so all are skipped.
+    pub fn touch_all_watched(&mut self, replaced_with: Option<&Db>, now_ms: u64) {
         if self.watched.is_empty() {
             return;
         }
         let keys: Vec<Vec<u8>> = self
             .watched
             .keys()
-            .filter(|k| self.entries.contains(k) || also_present_in.is_some_and(|other| other.entries.contains(k)))
+            .filter(|k| self.is_live(k, now_ms) || replaced_with.is_some_and(|other| other.is_live(k, now_ms)))
             .cloned()
             .collect();
         for key in keys {
@@ -282,9 +291,9 @@ impl Db {
         }
     }
 
-    /// Removes every key (FLUSHDB); watchers of existing keys are touched.
-    pub fn flush(&mut self) -> usize {
-        self.touch_all_watched(None);
+    /// Removes every key (FLUSHDB); watchers of live keys are touched.
+    pub fn flush(&mut self, now_ms: u64) -> usize {
+        self.touch_all_watched(None, now_ms);
         let removed = self.entries.len();
         self.stats.dirty += removed as u64;
         self.entries.clear();
