@@ -165,20 +165,20 @@ pub async fn execute_remote_batch(
 
 /// Runs a command that passed the generic checks.
 pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &Argv<'_>) {
-    match spec.handler {
-        &Handler::Conn(run) => {
+    match *spec.handler {
+        Handler::Conn(run) => {
             let start = Instant::now();
             let errors_before = session.out.errors;
             run(session, argv);
             record(&mut session.shard.state(), spec, start, errors_before, &session.out);
         }
-        &Handler::Async(run) => {
+        Handler::Async(run) => {
             let start = Instant::now();
             let errors_before = session.out.errors;
             run(session, OwnedArgv::from_argv(argv)).await;
             record(&mut session.shard.state(), spec, start, errors_before, &session.out);
         }
-        &Handler::Keyed { run, cross } => match route(session, spec, argv) {
+        Handler::Keyed { run, cross } => match route(session, spec, argv) {
             Some(target) if target == session.shard_id() => {
                 if session.shard.lock_holder().is_some() {
                     session.shard.wait_unlocked(session.tx).await;
@@ -212,7 +212,7 @@ pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &
                 Cross::Gather => run_gathered(session, spec, run, argv).await,
             },
         },
-        &Handler::Container { bare } => {
+        Handler::Container { bare } => {
             let run = bare.expect("containers without a bare form resolve to a subcommand");
             let start = Instant::now();
             let errors_before = session.out.errors;
@@ -431,6 +431,10 @@ fn merge_replies(out: &mut ReplyBuf, merge: Merge, keys: usize, replies: &[(Vec<
     }
 }
 
+/// A key and, if it exists, its value and expiry: what gathered execution
+/// moves between shards.
+type KeyState = (Vec<u8>, Option<(Value, Option<u64>)>);
+
 /// Runs a multi-key command whose keys span shards: under shard locks, the
 /// keys' values come to a scratch state on this core, the handler runs there,
 /// and the keys it changed are written back to their owners.
@@ -454,7 +458,7 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
             let mut scratch = ShardState::scratch(&s.shard.state());
             for (&target, keys) in &by_shard {
                 let keys = keys.clone();
-                let fetched: Vec<(Vec<u8>, Option<(Value, Option<u64>)>)> = s
+                let fetched: Vec<KeyState> = s
                     .call(target, move |state| {
                         let now = now_ms();
                         let db = &mut state.dbs[db];
@@ -478,7 +482,7 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
             run_keyed(&mut scratch, spec, run, &owned.argv(), db, &mut out, s.no_touch, false);
             s.out.append(&out);
             let changed = scratch.dbs[db].take_recorded();
-            let mut writes: BTreeMap<ShardId, Vec<(Vec<u8>, Option<(Value, Option<u64>)>)>> = BTreeMap::new();
+            let mut writes: BTreeMap<ShardId, Vec<KeyState>> = BTreeMap::new();
             for key in changed {
                 let value = scratch.dbs[db].peek(&key, 0).map(|e| e.value.clone());
                 let expire = scratch.dbs[db].expire_at(&key);

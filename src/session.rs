@@ -130,9 +130,4 @@ impl Session {
         self.shard.unlock_all(targets, tx);
         result
     }
-
-    /// Whether the client is inside MULTI.
-    pub fn in_multi(&self) -> bool {
-        self.multi.is_some()
-    }
 }

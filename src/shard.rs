@@ -31,7 +31,6 @@ pub struct ShardStats {
     pub rejected_connections: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
-    pub expired_stale_perc: f64,
     pub expire_cycle_cpu_milliseconds: u64,
 }
 

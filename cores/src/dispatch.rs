@@ -149,15 +149,17 @@ impl<S: 'static> Shard<S> {
 
     /// Locks shard `target` for `tx`; returns when granted.
     pub async fn lock(&self, target: ShardId, tx: TxId) {
-        let (sender, receiver) = oneshot();
         if target == self.id {
-            let mut lock = self.lock.borrow_mut();
-            if lock.holder.is_none() {
-                lock.holder = Some(tx);
-                return;
-            }
-            lock.waiters.push_back(Waiter::Local { tx, granted: sender });
-            drop(lock);
+            let receiver = {
+                let mut lock = self.lock.borrow_mut();
+                if lock.holder.is_none() {
+                    lock.holder = Some(tx);
+                    return;
+                }
+                let (sender, receiver) = oneshot();
+                lock.waiters.push_back(Waiter::Local { tx, granted: sender });
+                receiver
+            };
             receiver.await.expect("lock waiter dropped");
             return;
         }
@@ -165,8 +167,6 @@ impl<S: 'static> Shard<S> {
         let (reply_sender, reply_receiver) = oneshot();
         self.pending.borrow_mut().insert(id, reply_sender);
         self.send(target.0 as usize, Message::Lock { id, tx });
-        drop(sender);
-        drop(receiver);
         reply_receiver.await.expect("lock reply channel closed");
     }
 

@@ -64,10 +64,9 @@ where
     let mesh = MeshBuilder::<dispatch::Message<S>, _>::full(config.shards, config.mesh_channel_capacity);
     let mut handles = Vec::with_capacity(config.shards);
     for index in 0..config.shards {
-        let placement = if pin {
-            Placement::Fixed(cpus[index])
-        } else {
-            Placement::Unbound
+        let placement = match cpus.get(index) {
+            Some(&cpu) if pin => Placement::Fixed(cpu),
+            _ => Placement::Unbound,
         };
         let mut builder = LocalExecutorBuilder::new(placement).name(&format!("shard-{index}"));
         if config.spin_before_park_us > 0 {

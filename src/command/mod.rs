@@ -205,8 +205,6 @@ pub struct CommandSpec {
     /// COMMAND DOCS entry.
     pub docs: Option<RespValue>,
     pub subcommands: HashMap<String, &'static CommandSpec>,
-    /// The group from the docs ("string", "server", ...).
-    pub group: String,
     pub acl_categories: Vec<String>,
 }
 
@@ -241,11 +239,6 @@ impl CommandSpec {
         let mut keys = Vec::new();
         self.for_each_key(argv, |i| keys.push(i));
         keys
-    }
-
-    /// The command's reported name for errors ("get", "config|get").
-    pub fn full_name(&self) -> &str {
-        &self.name
     }
 }
 
@@ -328,12 +321,6 @@ fn spec_from_metadata(
         .iter()
         .map(KeySpec::from_metadata)
         .collect();
-    let group = docs
-        .as_ref()
-        .and_then(|d| d.map_get("group"))
-        .and_then(|g| g.as_str())
-        .unwrap_or("")
-        .to_string();
     // COMMAND INFO lists only the subcommands Tessera implements.
     let mut info = info;
     if let RespValue::Array(ref mut items) = info {
@@ -363,7 +350,6 @@ fn spec_from_metadata(
         info,
         docs,
         subcommands,
-        group,
         acl_categories,
     }
 }

@@ -42,18 +42,6 @@ impl CompactBytes {
     pub fn len(&self) -> usize {
         self.as_slice().len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Heap bytes owned beyond the 24 inline bytes.
-    pub fn heap_size(&self) -> usize {
-        match self {
-            CompactBytes::Inline { .. } => 0,
-            CompactBytes::Heap(boxed) => boxed.len(),
-        }
-    }
 }
 
 impl std::ops::Deref for CompactBytes {

@@ -70,10 +70,6 @@ impl Db {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     pub fn expires_len(&self) -> usize {
         self.expires.len()
     }
@@ -353,18 +349,6 @@ impl Db {
             }
         }
         self.entries.random(next_random()).map(|e| e.key.clone())
-    }
-
-    /// Estimated bytes used by this database's data.
-    pub fn memory_bytes(&self) -> usize {
-        self.entries.bucket_bytes()
-            + self.expires.bucket_bytes()
-            + self
-                .entries
-                .iter()
-                .map(|e| e.key.heap_size() + e.value.heap_size())
-                .sum::<usize>()
-            + self.expires.iter().map(|e| e.key.heap_size()).sum::<usize>()
     }
 }
 

@@ -110,6 +110,7 @@ impl<E: Keyed> Table<E> {
     }
 
     /// Inserts or replaces; returns the previous element with that key.
+    #[cfg(test)]
     pub fn insert(&mut self, element: E) -> Option<E> {
         if let Some(i) = self.find_index(element.key()) {
             return self.slots[i].replace(element);
@@ -184,16 +185,6 @@ impl<E: Keyed> Table<E> {
         self.slots.iter().flatten()
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut E> {
-        self.slots.iter_mut().flatten()
-    }
-
-    /// Takes every element out, leaving the table empty.
-    pub fn drain(&mut self) -> impl Iterator<Item = E> {
-        self.len = 0;
-        std::mem::take(&mut self.slots).into_iter().flatten()
-    }
-
     /// Visits the elements whose home is the bucket `cursor` addresses and
     /// returns the next cursor (0 when the scan is complete). Redis's
     /// reverse-binary cursor increment keeps the guarantee across resizes.
@@ -233,11 +224,6 @@ impl<E: Keyed> Table<E> {
             }
             i = (i + 1) & mask;
         }
-    }
-
-    /// Heap bytes used by the bucket array.
-    pub fn bucket_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Option<E>>()
     }
 }
 

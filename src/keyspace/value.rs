@@ -35,15 +35,6 @@ impl ValueType {
             ValueType::String => "string",
         }
     }
-
-    /// Parses a SCAN TYPE argument (case-insensitive).
-    pub fn parse(name: &[u8]) -> Option<ValueType> {
-        if name.eq_ignore_ascii_case(b"string") {
-            Some(ValueType::String)
-        } else {
-            None
-        }
-    }
 }
 
 impl Value {
@@ -114,15 +105,6 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str(bytes) if bytes.len() <= EMBSTR_SIZE_LIMIT => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
-        }
-    }
-
-    /// Approximate heap bytes owned by the value.
-    pub fn heap_size(&self) -> usize {
-        match self {
-            Value::Int(_) => 0,
-            Value::Str(bytes) => bytes.heap_size(),
-            Value::Raw(bytes) => bytes.capacity(),
         }
     }
 }

@@ -58,11 +58,6 @@ impl<'a> Argv<'a> {
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         self.ranges.iter().map(move |r| &self.buf[r.clone()])
     }
-
-    /// Copies the arguments out (for remote shards and queued transactions).
-    pub fn to_owned_args(&self) -> Vec<Vec<u8>> {
-        self.iter().map(|a| a.to_vec()).collect()
-    }
 }
 
 impl<'a> std::ops::Index<usize> for Argv<'a> {

@@ -1,8 +1,6 @@
 //! The reply writer: RESP2 and RESP3 encodings of every reply shape Redis
 //! uses, appended to a connection's (or a remote job's) output buffer.
 
-use std::io::Write;
-
 /// An output buffer plus the protocol version it is written in.
 pub struct ReplyBuf {
     pub bytes: Vec<u8>,
@@ -73,10 +71,6 @@ impl ReplyBuf {
         self.bytes.extend_from_slice(b"\r\n");
     }
 
-    pub fn bulk_str(&mut self, s: &str) {
-        self.bulk(s.as_bytes());
-    }
-
     /// An integer as a bulk string (GET of an int-encoded value).
     pub fn bulk_int(&mut self, n: i64) {
         let buf = itoa_buf(n);
@@ -123,16 +117,9 @@ impl ReplyBuf {
         }
     }
 
-    /// A push header (RESP3 only; RESP2 uses an array).
-    pub fn push(&mut self, len: usize) {
-        if self.resp3 {
-            self.int_line(b'>', len as i64);
-        } else {
-            self.int_line(b'*', len as i64);
-        }
-    }
-
     /// A boolean: `#t`/`#f` in RESP3, 1/0 in RESP2.
+    // The collection families (SMISMEMBER-style replies) are its first users.
+    #[allow(dead_code)]
     pub fn boolean(&mut self, value: bool) {
         if self.resp3 {
             self.bytes.extend_from_slice(if value { b"#t\r\n" } else { b"#f\r\n" });
@@ -143,6 +130,8 @@ impl ReplyBuf {
 
     /// A double: `,` in RESP3, a bulk string in RESP2, formatted as Redis
     /// formats doubles ("%.17g" style shortest round-trip, inf, -inf, nan).
+    // Sorted sets (ZSCORE, ZINCRBY) are its first users.
+    #[allow(dead_code)]
     pub fn double(&mut self, value: f64) {
         let text = format_double(value);
         if self.resp3 {
@@ -176,13 +165,6 @@ impl ReplyBuf {
     pub fn append(&mut self, other: &ReplyBuf) {
         self.bytes.extend_from_slice(&other.bytes);
         self.errors += other.errors;
-    }
-
-    /// Formats with `write!` into the buffer as a bulk string.
-    pub fn bulk_fmt(&mut self, args: std::fmt::Arguments<'_>) {
-        let mut text = Vec::new();
-        let _ = text.write_fmt(args);
-        self.bulk(&text);
     }
 }
 
@@ -222,6 +204,7 @@ pub fn itoa_buf(n: i64) -> ItoaBuf {
 /// Formats a double as Redis's replies do: integers without a fraction,
 /// otherwise the shortest representation that round-trips ("%.17g" in
 /// spirit), "inf"/"-inf" for infinities and "nan" for NaN.
+#[allow(dead_code)]
 pub fn format_double(value: f64) -> String {
     if value.is_nan() {
         return "nan".into();
@@ -234,11 +217,13 @@ pub fn format_double(value: f64) -> String {
 
 /// Emulates C's "%.17g": 17 significant digits, trailing zeros removed,
 /// exponent form when the exponent is < -4 or >= 17.
+#[allow(dead_code)]
 pub fn format_g17(value: f64) -> String {
     format_g(value, 17)
 }
 
 /// Emulates C's "%.Ng".
+#[allow(dead_code)]
 pub fn format_g(value: f64, precision: usize) -> String {
     if value == 0.0 {
         return if value.is_sign_negative() {
@@ -261,6 +246,7 @@ pub fn format_g(value: f64, precision: usize) -> String {
     }
 }
 
+#[allow(dead_code)]
 fn trim_fraction(s: &str) -> &str {
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.')
