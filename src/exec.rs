@@ -73,6 +73,10 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
     if crate::families::client::pause_pending(session) {
         crate::families::client::wait_if_paused(session, spec).await;
     }
+    if spec.flags.contains(Flags::DENYOOM) && over_maxmemory(session) {
+        reject(session, Some(spec), errors::OOM);
+        return finish_reply(session, reply_start);
+    }
     {
         let mut info = session.info.borrow_mut();
         info.last_command.clear();
@@ -94,6 +98,14 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
     }
     dispatch(session, spec, argv).await;
     finish_reply(session, reply_start);
+}
+
+/// Whether used memory is past `maxmemory` (when set). Tessera does not evict,
+/// so every policy behaves as noeviction: commands that may grow memory are
+/// refused.
+pub fn over_maxmemory(session: &Session) -> bool {
+    let maxmemory = session.shard.state().config.settings.maxmemory;
+    maxmemory > 0 && crate::memory::used_bytes() > maxmemory
 }
 
 /// Applies CLIENT REPLY OFF/SKIP by dropping what the command wrote.

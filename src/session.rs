@@ -28,11 +28,11 @@ pub enum ReplyMode {
     SkipThis,
 }
 
-/// A watched key (WATCH), and whether it had already expired when watched.
+/// A watched key (WATCH); whether it had already expired when watched is
+/// kept by the owning shard's registry.
 pub struct WatchedKey {
     pub db: usize,
     pub key: Vec<u8>,
-    pub expired_when_watched: bool,
 }
 
 pub struct Session {

@@ -33,6 +33,9 @@ const ACTED_ON: &[&str] = &[
     "enable-debug-command",
     "enable-protected-configs",
     "shards",
+    // Writes flagged denyoom are refused past maxmemory (the noeviction
+    // behaviour; eviction policies are not implemented, see maxmemory-policy).
+    "maxmemory",
 ];
 
 /// CONFIG SET values Tessera refuses because accepting them would promise

@@ -4,7 +4,7 @@
 //! them is a server-wide command), in ascending order, then checks WATCH and
 //! runs the queue; no other client sees part of it.
 
-use crate::command::{asynchronous, conn, CommandDef, Handler, LocalFuture};
+use crate::command::{asynchronous, conn, CommandDef, Flags, Handler, LocalFuture};
 use crate::errors;
 use crate::exec;
 use crate::resp::Argv;
@@ -90,6 +90,17 @@ fn exec_command(session: &mut Session, _argv: OwnedArgv) -> LocalFuture<'_> {
             unwatch_all(session).await;
             return session.out.error(errors::EXECABORT);
         }
+        let grows_memory = session
+            .multi
+            .as_ref()
+            .is_some_and(|queue| queue.iter().any(|q| q.spec.flags.contains(Flags::DENYOOM)));
+        if grows_memory && exec::over_maxmemory(session) {
+            end_multi(session);
+            unwatch_all(session).await;
+            return session
+                .out
+                .error(&format!("EXECABORT Transaction discarded because of: {}", errors::OOM));
+        }
         let targets = transaction_shards(session);
         let queue = session.multi.take().expect("in multi");
         end_multi(session);
@@ -120,22 +131,24 @@ async fn watched_keys_changed(session: &mut Session) -> bool {
     }
     let shards = session.shard_count();
     let mut by_shard: BTreeMap<ShardId, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
-    for watched in session.watched.iter().filter(|w| !w.expired_when_watched) {
+    for watched in &session.watched {
         by_shard
             .entry(key_shard(&watched.key, shards))
             .or_default()
             .push((watched.db, watched.key.clone()));
     }
     for (target, keys) in by_shard {
-        // Expiring the key lazily touches the watch flag.
-        session
+        let flag = session.watch_flag.clone();
+        let expired = session
             .call(target, move |state| {
                 let now = exec::now_ms();
-                for (db, key) in keys {
-                    state.dbs[db].expire_if_needed(&key, now);
-                }
+                keys.iter()
+                    .any(|(db, key)| state.dbs[*db].watched_key_expired(key, &flag, now))
             })
             .await;
+        if expired {
+            return true;
+        }
     }
     session.watch_flag.load(Ordering::Acquire)
 }
@@ -154,21 +167,12 @@ fn watch(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             }
             let flag = session.watch_flag.clone();
             let owned = key.to_vec();
-            let expired = session
+            session
                 .call(key_shard(key, shards), move |state| {
-                    let now = exec::now_ms();
-                    let db = &mut state.dbs[db];
-                    let expired = db.entries.get(&owned).is_some_and(|e| e.has_expire)
-                        && db.expire_at(&owned).is_some_and(|at| at <= now);
-                    db.watch(&owned, flag);
-                    expired
+                    state.dbs[db].watch(&owned, flag, exec::now_ms());
                 })
                 .await;
-            session.watched.push(WatchedKey {
-                db,
-                key: key.to_vec(),
-                expired_when_watched: expired,
-            });
+            session.watched.push(WatchedKey { db, key: key.to_vec() });
         }
         session.out.ok();
     })

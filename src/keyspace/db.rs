@@ -39,6 +39,14 @@ impl Keyed for ExpireEntry {
 /// which may live on another shard.
 pub type WatchFlag = Arc<AtomicBool>;
 
+/// One connection's WATCH on a key.
+struct Watcher {
+    flag: WatchFlag,
+    /// The key was expired but not yet deleted when watched (or has since
+    /// been replaced by such a key): its deletion is no logical change.
+    stale: bool,
+}
+
 /// The LRU clock: seconds, wrapping at 2^32.
 pub fn lru_clock(now_ms: u64) -> u32 {
     (now_ms / 1000) as u32
@@ -57,7 +65,7 @@ pub struct DbStats {
 pub struct Db {
     pub entries: Table<Entry>,
     pub expires: Table<ExpireEntry>,
-    watched: HashMap<Vec<u8>, Vec<WatchFlag>>,
+    watched: HashMap<Vec<u8>, Vec<Watcher>>,
     pub stats: DbStats,
     /// Where the active expiry cycle resumes in `expires`.
     pub expire_cursor: u64,
@@ -152,13 +160,25 @@ impl Db {
         self.recorded.take().unwrap_or_default()
     }
 
+    /// Marks the watchers of `key` dirty after a change, as Redis's
+    /// touchWatchedKey: a watcher that saw the key already expired is not
+    /// dirtied by its deletion (no logical change), only by a new value.
     fn touch_watched(&mut self, key: &[u8]) {
         if self.watched.is_empty() {
             return;
         }
-        if let Some(flags) = self.watched.remove(key) {
-            for flag in flags {
-                flag.store(true, Ordering::Release);
+        let present = self.entries.contains(key);
+        if let Some(watchers) = self.watched.get_mut(key) {
+            watchers.retain_mut(|w| {
+                if w.stale && !present {
+                    w.stale = false;
+                    return true;
+                }
+                w.flag.store(true, Ordering::Release);
+                false
+            });
+            if watchers.is_empty() {
+                self.watched.remove(key);
             }
         }
     }
@@ -247,44 +267,72 @@ impl Db {
         true
     }
 
-    /// Registers a WATCH on `key`.
-    pub fn watch(&mut self, key: &[u8], flag: WatchFlag) {
-        self.watched.entry(key.to_vec()).or_default().push(flag);
+    /// Registers a WATCH on `key`, remembering whether the key had already
+    /// expired (without being deleted yet).
+    pub fn watch(&mut self, key: &[u8], flag: WatchFlag, now_ms: u64) {
+        let stale = self.entries.contains(key) && self.is_expired(key, now_ms);
+        self.watched
+            .entry(key.to_vec())
+            .or_default()
+            .push(Watcher { flag, stale });
     }
 
     /// Drops a connection's WATCH registration on `key`.
     pub fn unwatch(&mut self, key: &[u8], flag: &WatchFlag) {
-        if let Some(flags) = self.watched.get_mut(key) {
-            flags.retain(|f| !Arc::ptr_eq(f, flag));
-            if flags.is_empty() {
+        if let Some(watchers) = self.watched.get_mut(key) {
+            watchers.retain(|w| !Arc::ptr_eq(&w.flag, flag));
+            if watchers.is_empty() {
                 self.watched.remove(key);
             }
         }
     }
 
-    /// Whether `key` holds a value that has not expired.
-    fn is_live(&self, key: &[u8], now_ms: u64) -> bool {
-        self.entries.contains(key) && !self.is_expired(key, now_ms)
+    /// Whether `key`, watched with `flag` while live, has expired since (EXEC
+    /// then fails, as Redis's isWatchedKeyExpired).
+    pub fn watched_key_expired(&self, key: &[u8], flag: &WatchFlag, now_ms: u64) -> bool {
+        let live_when_watched = self
+            .watched
+            .get(key)
+            .and_then(|watchers| watchers.iter().find(|w| Arc::ptr_eq(&w.flag, flag)))
+            .is_some_and(|w| !w.stale);
+        live_when_watched && self.entries.contains(key) && self.is_expired(key, now_ms)
     }
 
-    /// Marks dirty every watcher of a key that is live here or, for SWAPDB,
-    /// in the database replacing this one (Redis 7.0's
-    /// touchAllWatchedKeysInDb). An expired key not yet deleted counts as
-    /// absent: Redis skips watchers that watched it already expired, and the
-    /// registry does not record what each watcher saw, so all are skipped.
+    /// FLUSHDB and SWAPDB: marks dirty the watchers of keys present here or,
+    /// for SWAPDB, in the database replacing this one, following Redis 7.0's
+    /// touchAllWatchedKeysInDb (expired keys not yet deleted included).
     pub fn touch_all_watched(&mut self, replaced_with: Option<&Db>, now_ms: u64) {
         if self.watched.is_empty() {
             return;
         }
-        let keys: Vec<Vec<u8>> = self
-            .watched
-            .keys()
-            .filter(|k| self.is_live(k, now_ms) || replaced_with.is_some_and(|other| other.is_live(k, now_ms)))
-            .cloned()
-            .collect();
-        for key in keys {
-            self.touch_watched(&key);
-        }
+        let entries = &self.entries;
+        self.watched.retain(|key, watchers| {
+            let exists_here = entries.contains(key);
+            let in_replacement = replaced_with.is_some_and(|other| other.entries.contains(key));
+            if !exists_here && !in_replacement {
+                return true;
+            }
+            let replacement_expired = replaced_with.is_some_and(|other| other.is_expired(key, now_ms));
+            watchers.retain_mut(|w| {
+                if w.stale {
+                    if !in_replacement {
+                        // The expired key is gone: no logical change.
+                        w.stale = false;
+                        return true;
+                    }
+                    if replacement_expired {
+                        return true;
+                    }
+                } else if !exists_here && replacement_expired {
+                    // A missing key replaced by an expired one: still missing.
+                    w.stale = true;
+                    return true;
+                }
+                w.flag.store(true, Ordering::Release);
+                false
+            });
+            !watchers.is_empty()
+        });
     }
 
     /// Removes every key (FLUSHDB); watchers of live keys are touched.
@@ -363,7 +411,7 @@ mod tests {
         db.set_expire(b"k", 2000);
         assert!(db.read(b"k", 1999).is_some());
         let flag: WatchFlag = Arc::new(AtomicBool::new(false));
-        db.watch(b"k", flag.clone());
+        db.watch(b"k", flag.clone(), 1999);
         assert!(db.read(b"k", 2000).is_none());
         assert!(flag.load(Ordering::Acquire), "expiry must touch watchers");
         assert_eq!(db.stats.expired_keys, 1);
