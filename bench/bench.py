@@ -997,19 +997,29 @@ def target_measurements(summary, memrows, servers, availability):
     keys = sorted({(k[2], k[3], k[4]) for k in summary})
 
     def over(mode, base, pred, field):
-        vals, parts = [], []
+        vals, parts, failed = [], [], []
         for (w, vb, p) in keys:
             if not pred(w, vb, p):
                 continue
+            c = summary.get((mode, "tessera", w, vb, p))
+            if c and c["status"] not in ("ok", "error/unsupported", "unavailable"):
+                failed.append("%s d=%d P%d" % (w, vb, p))
             r = ratio_cell(summary, mode, "tessera", base, w, vb, p, field)
             if r is not None:
                 vals.append(r)
                 if w in ("SET", "GET"):
                     parts.append("%s d=%d P%d %.2fx" % (w, vb, p, r))
         g = geomean(vals)
+        extra = ""
+        if failed:
+            extra = "; tessera FAILED (excluded): %s" % ", ".join(failed)
+        if mode == "whole-machine" and (os.cpu_count() or 0) <= 2:
+            extra += ("; only %d CPUs, shared by the servers and the load generator, where "
+                      "io-threads busy-polling hurts Redis/Valkey: not a fair test of this "
+                      "target" % (os.cpu_count() or 0))
         if g is None:
-            return None, "no workload tessera supports was measured"
-        return g, "geomean of %d workloads; %s" % (len(vals), ", ".join(parts))
+            return None, "no workload tessera supports was measured" + extra
+        return g, "geomean of %d workloads; %s%s" % (len(vals), ", ".join(parts), extra)
 
     if not t_ok or ("per-core", "tessera") in availability:
         why = "tessera unavailable"
@@ -1362,7 +1372,8 @@ def parse_args(argv):
     ap.add_argument("--client-procs", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                     help="load-generator processes in whole-machine mode (default: half the "
                     "CPUs, so that the servers keep the other half)")
-    ap.add_argument("--run-timeout", type=int, default=120)
+    ap.add_argument("--run-timeout", type=int, default=60,
+                    help="seconds before a client run is killed and the row marked failed")
     ap.add_argument("--out-dir", default=os.path.join(REPO_ROOT, "bench/results"))
     ap.add_argument("--work-dir", default=os.path.join(REPO_ROOT, "bench/.work"))
     ap.add_argument("--note", default=os.environ.get("BENCH_NOTE", ""),
