@@ -63,6 +63,7 @@ fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                 }
             }
             (b"populate", 3..=5) => populate(session, &argv).await,
+            (b"protocol", 3) => protocol(session, argv.get(2)),
             (b"reload", _) => {
                 let known = argv.iter().skip(2).all(|o| {
                     o.eq_ignore_ascii_case(b"merge")
@@ -286,6 +287,60 @@ async fn populate(session: &mut Session, argv: &crate::resp::Argv<'_>) {
         })
         .await;
     session.out.ok();
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP type, so clients can test
+/// their parsers (RESP3 types degrade to their RESP2 forms).
+fn protocol(session: &mut Session, name: &[u8]) {
+    let out = &mut session.out;
+    match name.to_ascii_lowercase().as_slice() {
+        b"string" => out.bulk(b"Hello World"),
+        b"integer" => out.int(12345),
+        b"double" => out.double(3.14159265359),
+        b"bignum" => out.big_number(b"1234567999999999999999999999999999999"),
+        b"null" => out.null(),
+        b"array" => {
+            out.array(3);
+            (0..3).for_each(|j| out.int(j));
+        }
+        b"set" => {
+            out.set(3);
+            (0..3).for_each(|j| out.int(j));
+        }
+        b"map" => {
+            out.map(3);
+            for j in 0..3 {
+                out.int(j);
+                out.boolean(j == 1);
+            }
+        }
+        b"attrib" => {
+            // An attribute precedes a real reply; RESP2 has no attributes.
+            if out.resp3 {
+                out.attribute(1);
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            }
+            out.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !out.resp3 {
+                return out.error("ERR RESP2 is not supported by this command");
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply");
+        }
+        b"true" => out.boolean(true),
+        b"false" => out.boolean(false),
+        b"verbatim" => out.verbatim(b"This is a verbatim\nstring", "txt"),
+        _ => out.error(
+            "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -118,8 +118,6 @@ impl ReplyBuf {
     }
 
     /// A boolean: `#t`/`#f` in RESP3, 1/0 in RESP2.
-    // The collection families (SMISMEMBER-style replies) are its first users.
-    #[allow(dead_code)]
     pub fn boolean(&mut self, value: bool) {
         if self.resp3 {
             self.bytes.extend_from_slice(if value { b"#t\r\n" } else { b"#f\r\n" });
@@ -130,8 +128,6 @@ impl ReplyBuf {
 
     /// A double: `,` in RESP3, a bulk string in RESP2, formatted as Redis
     /// formats doubles ("%.17g" style shortest round-trip, inf, -inf, nan).
-    // Sorted sets (ZSCORE, ZINCRBY) are its first users.
-    #[allow(dead_code)]
     pub fn double(&mut self, value: f64) {
         let text = format_double(value);
         if self.resp3 {
@@ -140,6 +136,32 @@ impl ReplyBuf {
             self.bytes.extend_from_slice(b"\r\n");
         } else {
             self.bulk(text.as_bytes());
+        }
+    }
+
+    /// A push header (RESP3 `>`; RESP2 clients get an array).
+    pub fn push(&mut self, len: usize) {
+        if self.resp3 {
+            self.int_line(b'>', len as i64);
+        } else {
+            self.int_line(b'*', len as i64);
+        }
+    }
+
+    /// An attribute header (RESP3 `|`); callers emit none in RESP2.
+    pub fn attribute(&mut self, pairs: usize) {
+        debug_assert!(self.resp3);
+        self.int_line(b'|', pairs as i64);
+    }
+
+    /// A big number: RESP3 `(`, a bulk string in RESP2.
+    pub fn big_number(&mut self, digits: &[u8]) {
+        if self.resp3 {
+            self.bytes.push(b'(');
+            self.bytes.extend_from_slice(digits);
+            self.bytes.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(digits);
         }
     }
 
@@ -204,7 +226,6 @@ pub fn itoa_buf(n: i64) -> ItoaBuf {
 /// Formats a double as Redis's replies do: integers without a fraction,
 /// otherwise the shortest representation that round-trips ("%.17g" in
 /// spirit), "inf"/"-inf" for infinities and "nan" for NaN.
-#[allow(dead_code)]
 pub fn format_double(value: f64) -> String {
     if value.is_nan() {
         return "nan".into();
@@ -217,13 +238,11 @@ pub fn format_double(value: f64) -> String {
 
 /// Emulates C's "%.17g": 17 significant digits, trailing zeros removed,
 /// exponent form when the exponent is < -4 or >= 17.
-#[allow(dead_code)]
 pub fn format_g17(value: f64) -> String {
     format_g(value, 17)
 }
 
 /// Emulates C's "%.Ng".
-#[allow(dead_code)]
 pub fn format_g(value: f64, precision: usize) -> String {
     if value == 0.0 {
         return if value.is_sign_negative() {
@@ -246,7 +265,6 @@ pub fn format_g(value: f64, precision: usize) -> String {
     }
 }
 
-#[allow(dead_code)]
 fn trim_fraction(s: &str) -> &str {
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.')
