@@ -135,3 +135,68 @@ fn query_buffer_limit_closes_the_client() {
     let mut other = server.raw();
     assert_eq!(other.call(&[b"PING"]), b"+PONG\r\n");
 }
+
+/// A one-million-argument MSET spanning shards is applied whole, while
+/// another client keeps being served.
+#[test]
+fn a_million_argument_mset() {
+    let server = Server::start(2, &[]);
+    let pairs = 500_000;
+    let mut request = format!("*{}\r\n$4\r\nMSET\r\n", 2 * pairs + 1).into_bytes();
+    for i in 0..pairs {
+        let key = format!("key:{i}");
+        let value = format!("v{i}");
+        request.extend_from_slice(format!("${}\r\n{key}\r\n${}\r\n{value}\r\n", key.len(), value.len()).as_bytes());
+    }
+    let port = server.port;
+    let writer = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        stream.write_all(&request).unwrap();
+        let mut reply = [0u8; 5];
+        std::io::Read::read_exact(&mut stream, &mut reply).unwrap();
+        reply
+    });
+    let mut other = server.raw();
+    let mut worst = Duration::ZERO;
+    while !writer.is_finished() {
+        let start = Instant::now();
+        assert_eq!(other.call(&[b"PING"]), b"+PONG\r\n");
+        worst = worst.max(start.elapsed());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(&writer.join().unwrap(), b"+OK\r\n");
+    assert!(worst < Duration::from_secs(5), "another client waited {worst:?}");
+    assert_eq!(other.call(&[b"DBSIZE"]), format!(":{pairs}\r\n").into_bytes());
+    assert_eq!(other.call(&[b"GET", b"key:499999"]), b"$7\r\nv499999\r\n");
+}
+
+/// Integer overflow gets Redis's errors, not wrapped values.
+#[test]
+fn integer_overflow_is_refused() {
+    let server = Server::start(2, &[]);
+    let mut raw = server.raw();
+    assert_eq!(raw.call(&[b"SET", b"n", b"9223372036854775807"]), b"+OK\r\n");
+    assert_eq!(
+        raw.call(&[b"INCR", b"n"]),
+        b"-ERR increment or decrement would overflow\r\n"
+    );
+    assert_eq!(
+        raw.call(&[b"INCRBY", b"n", b"99999999999999999999"]),
+        b"-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(raw.call(&[b"SET", b"m", b"-9223372036854775808"]), b"+OK\r\n");
+    assert_eq!(
+        raw.call(&[b"DECR", b"m"]),
+        b"-ERR increment or decrement would overflow\r\n"
+    );
+    assert_eq!(raw.call(&[b"GET", b"n"]), b"$19\r\n9223372036854775807\r\n");
+    assert_eq!(
+        raw.call(&[b"EXPIRE", b"n", b"9223372036854775807"]),
+        b"-ERR invalid expire time in 'expire' command\r\n"
+    );
+    assert_eq!(
+        raw.call(&[b"SETRANGE", b"s", b"536870912", b"x"]),
+        b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+    );
+}
