@@ -42,6 +42,29 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// CRC16-CCITT (XModem), Redis Cluster's key hash: the tests' own copy of
+/// Tessera's placement, to pick keys that land on different shards.
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= (byte as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The shard owning `key` (keys without hash tags): slot ranges as Tessera's
+/// fixed slot -> shard table.
+pub fn shard_of(key: &[u8], shards: usize) -> usize {
+    (crc16(key) as usize & 16383) * shards / 16384
+}
+
 /// The shard counts every behaviour is tested with.
 pub const SHARD_COUNTS: [usize; 3] = [1, 2, 4];
 

@@ -4,26 +4,7 @@
 
 #![allow(dead_code)]
 
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in data {
-        crc ^= (byte as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// The shard owning `key` (keys without hash tags only).
-pub fn shard_of(key: &str, shards: usize) -> usize {
-    let slot = (crc16(key.as_bytes()) & 16383) as usize;
-    slot * shards / 16384
-}
+use crate::common::shard_of;
 
 /// `count` keys `<prefix>N`, the first one on shard 0 and each next one on
 /// another shard than its predecessor (when there are several shards).
@@ -34,8 +15,8 @@ pub fn keys_on_alternating_shards(prefix: &str, count: usize, shards: usize) -> 
         let key = format!("{prefix}{n}");
         n += 1;
         let ok = match keys.last() {
-            None => shards == 1 || shard_of(&key, shards) == 0,
-            Some(last) => shards == 1 || shard_of(&key, shards) != shard_of(last, shards),
+            None => shards == 1 || shard_of(key.as_bytes(), shards) == 0,
+            Some(last) => shards == 1 || shard_of(key.as_bytes(), shards) != shard_of(last.as_bytes(), shards),
         };
         if ok {
             keys.push(key);

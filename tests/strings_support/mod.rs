@@ -4,26 +4,7 @@
 
 #![allow(dead_code)]
 
-/// CRC16-CCITT (XModem), Redis Cluster's key hash.
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in data {
-        crc ^= (byte as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// The shard owning `key` (no hash tags in the keys tests pick).
-pub fn shard_of(key: &[u8], shards: usize) -> usize {
-    (crc16(key) as usize & 16383) * shards / 16384
-}
+use crate::common::shard_of;
 
 /// `n` keys named `{prefix}{i}` that live on pairwise different shards when
 /// there are at least `n` shards (otherwise spread as widely as possible).
