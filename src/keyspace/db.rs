@@ -93,25 +93,32 @@ impl Db {
 
     /// Deletes `key` if it has expired (lazy expiry). Returns true if it did.
     pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
-        let has_expire = self.entries.get(key).is_some_and(|e| e.has_expire);
-        if has_expire && self.is_expired(key, now_ms) {
+        self.live_index(key, now_ms).is_err()
+    }
+
+    /// Finds a key with one probe of the table, expiring it lazily: Ok(slot)
+    /// when live, Err(true) when it was expired (and is now deleted),
+    /// Err(false) when absent.
+    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Result<usize, bool> {
+        let index = self.entries.find(key).ok_or(false)?;
+        if self.entries.at(index).has_expire && self.is_expired(key, now_ms) {
             self.remove(key);
             self.stats.expired_keys += 1;
-            return true;
+            return Err(true);
         }
-        false
+        Ok(index)
     }
 
     /// Looks a key up for reading: lazy expiry, hit/miss counters, LRU touch.
     pub fn read(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.expire_if_needed(key, now_ms);
-        match self.entries.get_mut(key) {
-            Some(entry) => {
+        match self.live_index(key, now_ms) {
+            Ok(index) => {
                 self.stats.keyspace_hits += 1;
+                let entry = self.entries.at_mut(index);
                 entry.lru = lru_clock(now_ms);
                 Some(entry)
             }
-            None => {
+            Err(_) => {
                 self.stats.keyspace_misses += 1;
                 None
             }
@@ -121,15 +128,15 @@ impl Db {
     /// Looks a key up without touching counters or the LRU clock (but still
     /// expiring it lazily).
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.expire_if_needed(key, now_ms);
-        self.entries.get_mut(key)
+        let index = self.live_index(key, now_ms).ok()?;
+        Some(self.entries.at_mut(index))
     }
 
     /// Looks a key up for writing: lazy expiry and LRU touch. The caller must
     /// call `modified` if it changes the value.
     pub fn write(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.expire_if_needed(key, now_ms);
-        let entry = self.entries.get_mut(key)?;
+        let index = self.live_index(key, now_ms).ok()?;
+        let entry = self.entries.at_mut(index);
         entry.lru = lru_clock(now_ms);
         Some(entry)
     }

@@ -70,6 +70,21 @@ impl<E: Keyed> Table<E> {
         (self.hash(key) as usize) & self.mask()
     }
 
+    /// The slot holding `key`, valid until the table next changes.
+    pub fn find(&self, key: &[u8]) -> Option<usize> {
+        self.find_index(key)
+    }
+
+    /// The element in a slot returned by `find`.
+    pub fn at(&self, index: usize) -> &E {
+        self.slots[index].as_ref().expect("find returned an occupied slot")
+    }
+
+    /// The element in a slot returned by `find`, mutably.
+    pub fn at_mut(&mut self, index: usize) -> &mut E {
+        self.slots[index].as_mut().expect("find returned an occupied slot")
+    }
+
     fn find_index(&self, key: &[u8]) -> Option<usize> {
         if self.len == 0 {
             return None;
