@@ -117,11 +117,6 @@ fn main() {
         warning!("daemonize yes is not supported: running in the foreground");
     }
     let shards = config.settings.shards;
-    notice!(
-        "Tessera {VERSION} (Redis 7.0.15 compatible) 64 bit, standalone mode, {shards} shards, Port: {}, PID: {}",
-        config.settings.port,
-        std::process::id()
-    );
     if !config.settings.pidfile.is_empty() {
         let _ = std::fs::write(&config.settings.pidfile, format!("{}\n", std::process::id()));
     }
@@ -133,6 +128,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // As Redis, the line with ` PID: ` comes only once the port can be had:
+    // Redis's test harness retries another port when it sees no PID line.
+    notice!(
+        "Tessera {VERSION} (Redis 7.0.15 compatible) 64 bit, standalone mode, {shards} shards, Port: {}, PID: {}",
+        config.settings.port,
+        std::process::id()
+    );
     notice!("Server initialized");
     let runtime = RuntimeConfig {
         shards,
@@ -144,8 +146,9 @@ fn main() {
     families::server::install_signal_handlers();
     let read_buffer_bytes = perf.read_buffer_bytes;
     let backlog: i32 = config.get("tcp-backlog").and_then(|b| b.parse().ok()).unwrap_or(511);
-    let ready = std::sync::Arc::new(std::sync::Barrier::new(shards + 1));
-    let ready_in_shards = ready.clone();
+    // Each shard reports once its listeners accept; the main thread never
+    // waits on a runtime that failed to start (it would hang forever).
+    let (ready_sender, ready) = std::sync::mpsc::channel::<()>();
     let init_config = config.clone();
     let runner = std::thread::spawn(move || {
         cores::run(
@@ -153,7 +156,7 @@ fn main() {
             move |id, count| ShardState::new(id, count, init_config.clone()),
             move |shard| {
                 let addrs = addrs.clone();
-                let ready = ready_in_shards.clone();
+                let ready = ready_sender.clone();
                 async move {
                     let mut listeners = Vec::new();
                     for addr in &addrs {
@@ -169,18 +172,28 @@ fn main() {
                     for listener in listeners {
                         cores::spawn(conn::accept_loop(shard.clone(), listener, read_buffer_bytes));
                     }
-                    ready.wait();
+                    let _ = ready.send(());
                     // The shard lives as long as the process.
                     std::future::pending::<()>().await;
                 }
             },
         )
     });
-    ready.wait();
-    notice!("Ready to accept connections tcp");
+    let mut shards_ready = 0;
+    while shards_ready < shards {
+        match ready.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(()) => shards_ready += 1,
+            Err(_) if runner.is_finished() => break,
+            Err(_) => {}
+        }
+    }
+    if shards_ready == shards {
+        notice!("Ready to accept connections tcp");
+    }
     match runner.join() {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
+            // e.g. an executor could not set up its io_uring.
             warning!("Runtime failed: {error}");
             std::process::exit(1);
         }
