@@ -17,6 +17,10 @@ use std::rc::Rc;
 /// A read buffer above this size is shrunk back once it empties.
 const LARGE_BUFFER_BYTES: usize = 1 << 20;
 
+/// Reply bytes an unauthenticated client may leave unread (Redis's 16 KiB
+/// reply buffer plus 1024 bytes of reply list).
+const UNAUTHENTICATED_PENDING_REPLY_MAX: usize = 16 * 1024 + 1024;
+
 /// The most commands one cross-shard hop carries.
 const REMOTE_BATCH_MAX: usize = 256;
 
@@ -104,6 +108,18 @@ impl Connection {
             session.shard.state().stats.net_input_bytes += n as u64;
             let close = self.process(session).await;
             if !session.out.bytes.is_empty() {
+                if !session.authenticated {
+                    // Redis closes a client that must still authenticate once
+                    // more than 1024 bytes of replies wait beyond its 16 KiB
+                    // reply buffer: such a client cannot make the server hold
+                    // memory (or stall) by not reading.
+                    let sent = stream.try_write(&session.out.bytes).unwrap_or(0);
+                    let pending = session.out.bytes.len() - sent;
+                    if pending > UNAUTHENTICATED_PENDING_REPLY_MAX {
+                        return Ok(());
+                    }
+                    session.out.bytes.drain(..sent);
+                }
                 stream.write_all(&session.out.bytes).await?;
                 session.shard.state().stats.net_output_bytes += session.out.bytes.len() as u64;
                 session.out.bytes.clear();

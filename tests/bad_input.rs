@@ -200,3 +200,40 @@ fn integer_overflow_is_refused() {
         b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
     );
 }
+
+/// A client that must authenticate but does not read its (error) replies is
+/// disconnected, as Redis limits unauthenticated clients' output buffers.
+#[test]
+fn unauthenticated_client_that_does_not_read_is_closed() {
+    let server = Server::start(2, &["--requirepass", "secret"]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let chunk = b"SET x 5\r\n".repeat(8 * 1024);
+    for _ in 0..2000 {
+        if let Err(error) = stream.write_all(&chunk) {
+            // A write that times out means the server stopped reading but kept
+            // the connection: not what Redis does.
+            assert_ne!(error.kind(), std::io::ErrorKind::TimedOut, "server stalled the client");
+            assert_ne!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock,
+                "server stalled the client"
+            );
+            break;
+        }
+    }
+    // Whatever replies were sent, the connection must end in EOF or a reset.
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match std::io::Read::read(&mut stream, &mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("the server kept a non-reading unauthenticated client: {error}"),
+        }
+    }
+    let mut other = server.raw();
+    assert_eq!(other.call(&[b"AUTH", b"secret"]), b"+OK\r\n");
+    assert_eq!(other.call(&[b"PING"]), b"+PONG\r\n");
+}

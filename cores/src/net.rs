@@ -60,6 +60,30 @@ impl Stream {
         self.inner.write_all(buf).await
     }
 
+    /// Writes what the socket takes now without waiting; returns the count.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is this stream's open socket and `buf` is a
+        // valid slice for `buf.len()` bytes; MSG_DONTWAIT keeps it
+        // non-blocking whatever the descriptor's mode.
+        let sent = unsafe {
+            libc::send(
+                self.inner.as_raw_fd(),
+                buf.as_ptr() as *const libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if sent < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::WouldBlock {
+                return Ok(0);
+            }
+            return Err(error);
+        }
+        Ok(sent as usize)
+    }
+
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.peer_addr().map_err(io::Error::from)
     }
