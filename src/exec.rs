@@ -195,17 +195,7 @@ pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &
                 if session.shard.lock_holder().is_some() {
                     session.shard.wait_unlocked(session.tx).await;
                 }
-                let mut state = session.shard.state();
-                run_keyed(
-                    &mut state,
-                    spec,
-                    run,
-                    argv,
-                    session.db,
-                    &mut session.out,
-                    session.no_touch,
-                    true,
-                );
+                run_keyed_here(session, spec, run, argv);
             }
             Some(target) => {
                 let owned = OwnedArgv::from_argv(argv);
@@ -275,6 +265,21 @@ fn record(state: &mut ShardState, spec: &CommandSpec, start: Instant, errors_bef
     state.stats.total_commands_processed += 1;
 }
 
+/// Runs a keyed handler on this connection's shard, inline.
+fn run_keyed_here(session: &mut Session, spec: &CommandSpec, run: KeyedFn, argv: &Argv) {
+    let mut state = session.shard.state();
+    run_keyed(
+        &mut state,
+        spec,
+        run,
+        argv,
+        session.db,
+        &mut session.out,
+        session.no_touch,
+        true,
+    );
+}
+
 /// Runs a keyed handler on a shard's state (the shard owning its keys, or a
 /// scratch state for gathered keys), counting it unless `count` is false.
 #[allow(clippy::too_many_arguments)]
@@ -318,17 +323,7 @@ async fn run_split(session: &mut Session, spec: &'static CommandSpec, run: Keyed
     {
         // An incomplete last group (MSET k v k2) is the handler's arity
         // error: run it whole, once, so that no part is applied.
-        let mut state = session.shard.state();
-        run_keyed(
-            &mut state,
-            spec,
-            run,
-            argv,
-            session.db,
-            &mut session.out,
-            session.no_touch,
-            true,
-        );
+        run_keyed_here(session, spec, run, argv);
         return;
     }
     // Parts in shard order; each remembers the original key positions.
