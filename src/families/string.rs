@@ -361,18 +361,22 @@ fn msetnx(ctx: &mut Ctx, argv: &Argv) {
     ctx.out.int(1);
 }
 
+/// The length of the string at `key` before an in-place write (APPEND,
+/// SETRANGE): None when absent, Err when the key holds another type.
+fn string_len_for_write(ctx: &mut Ctx, key: &[u8], now_ms: u64) -> Result<Option<usize>, ()> {
+    match ctx.db().write(key, now_ms) {
+        None => Ok(None),
+        Some(entry) if entry.value.is_string() => Ok(entry.value.string_len()),
+        Some(_) => Err(()),
+    }
+}
+
 fn append(ctx: &mut Ctx, argv: &Argv) {
     let now = ctx.now_ms;
     let key = argv.get(1);
     let suffix = argv.get(2);
-    let current_len = match ctx.db().write(key, now) {
-        None => None,
-        Some(entry) => {
-            if !entry.value.is_string() {
-                return ctx.out.error(errors::WRONGTYPE);
-            }
-            Some(entry.value.string_len().expect("string"))
-        }
+    let Ok(current_len) = string_len_for_write(ctx, key, now) else {
+        return ctx.out.error(errors::WRONGTYPE);
     };
     let total = match current_len {
         None => {
@@ -552,14 +556,8 @@ fn setrange(ctx: &mut Ctx, argv: &Argv) {
     let value = argv.get(3);
     let now = ctx.now_ms;
     let key = argv.get(1);
-    let current_len = match ctx.db().write(key, now) {
-        None => None,
-        Some(entry) => {
-            if !entry.value.is_string() {
-                return ctx.out.error(errors::WRONGTYPE);
-            }
-            Some(entry.value.string_len().expect("string"))
-        }
+    let Ok(current_len) = string_len_for_write(ctx, key, now) else {
+        return ctx.out.error(errors::WRONGTYPE);
     };
     if value.is_empty() {
         return ctx.out.int(current_len.unwrap_or(0) as i64);
