@@ -18,6 +18,7 @@ mod resp;
 mod session;
 mod shard;
 mod slot;
+mod types;
 
 pub use resp::OwnedArgv;
 

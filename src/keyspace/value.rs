@@ -1,10 +1,11 @@
 //! Values stored under keys, with Redis's encodings as compact as possible.
-//! Collections arrive with their own issue; strings come in three forms that
-//! map onto Redis's `int`, `embstr` and `raw` encodings.
+//! Strings come in three forms that map onto Redis's `int`, `embstr` and
+//! `raw` encodings; collections are boxed types from `crate::types`.
 
 use super::CompactBytes;
 use crate::resp::parse::parse_i64;
 use crate::resp::reply::itoa_buf;
+use crate::types::{Hash, List, Set, ZSet};
 use std::borrow::Cow;
 
 /// Strings up to this length are `embstr` in Redis; longer ones are `raw`.
@@ -13,6 +14,7 @@ pub const EMBSTR_SIZE_LIMIT: usize = 44;
 pub const INT_ENCODING_MAX_LEN: usize = 20;
 
 #[derive(Clone, Debug, PartialEq)]
+#[allow(dead_code)] // collections are constructed once their families land
 pub enum Value {
     /// A string that parses as a strict 64-bit integer (`int`).
     Int(i64),
@@ -21,18 +23,30 @@ pub enum Value {
     /// A string modified in place (APPEND, SETRANGE, SETBIT): always `raw`,
     /// with spare capacity so repeated appends stay amortised O(1).
     Raw(Vec<u8>),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 /// The type names TYPE reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueType {
     String,
+    List,
+    Hash,
+    Set,
+    ZSet,
 }
 
 impl ValueType {
     pub fn name(self) -> &'static str {
         match self {
             ValueType::String => "string",
+            ValueType::List => "list",
+            ValueType::Hash => "hash",
+            ValueType::Set => "set",
+            ValueType::ZSet => "zset",
         }
     }
 }
@@ -60,6 +74,10 @@ impl Value {
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::Int(_) | Value::Str(_) | Value::Raw(_) => ValueType::String,
+            Value::List(_) => ValueType::List,
+            Value::Hash(_) => ValueType::Hash,
+            Value::Set(_) => ValueType::Set,
+            Value::ZSet(_) => ValueType::ZSet,
         }
     }
 
@@ -73,6 +91,7 @@ impl Value {
             Value::Int(n) => Some(Cow::Owned(itoa_buf(*n).as_bytes().to_vec())),
             Value::Str(bytes) => Some(Cow::Borrowed(bytes.as_slice())),
             Value::Raw(bytes) => Some(Cow::Borrowed(bytes.as_slice())),
+            _ => None,
         }
     }
 
@@ -82,6 +101,7 @@ impl Value {
             Value::Int(n) => Some(itoa_buf(*n).as_bytes().len()),
             Value::Str(bytes) => Some(bytes.len()),
             Value::Raw(bytes) => Some(bytes.len()),
+            _ => None,
         }
     }
 
@@ -91,6 +111,7 @@ impl Value {
             Value::Raw(bytes) => return Some(bytes),
             Value::Int(n) => itoa_buf(*n).as_bytes().to_vec(),
             Value::Str(bytes) => bytes.to_vec(),
+            _ => return None,
         };
         *self = Value::Raw(bytes);
         match self {
@@ -105,6 +126,10 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str(bytes) if bytes.len() <= EMBSTR_SIZE_LIMIT => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
+            Value::List(list) => list.encoding_name(),
+            Value::Hash(hash) => hash.encoding_name(),
+            Value::Set(set) => set.encoding_name(),
+            Value::ZSet(zset) => zset.encoding_name(),
         }
     }
 }
