@@ -100,6 +100,7 @@ fn main() {
         };
     }
     log::init(&config.settings.logfile, config.settings.loglevel);
+    memory::set_background_thread(config.get("jemalloc-bg-thread") == Some("yes"));
     notice!("oO0OoO0OoO0Oo Tessera is starting oO0OoO0OoO0Oo");
     notice!(
         "Tessera version={VERSION}, Redis compatibility=7.0.15, bits=64, pid={}, just started",

@@ -36,6 +36,8 @@ const ACTED_ON: &[&str] = &[
     // Writes flagged denyoom are refused past maxmemory (the noeviction
     // behaviour; eviction policies are not implemented, see maxmemory-policy).
     "maxmemory",
+    // jemalloc's background purging thread, as Redis enables it.
+    "jemalloc-bg-thread",
 ];
 
 /// CONFIG SET values Tessera refuses because accepting them would promise

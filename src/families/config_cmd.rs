@@ -112,6 +112,7 @@ pub fn prepare_set(current: &Config, client_addr: &str, pairs: &[(String, String
         let value = next.get(name).unwrap_or("").to_string();
         match name {
             "loglevel" => crate::log::set_level(next.settings.loglevel),
+            "jemalloc-bg-thread" => crate::memory::set_background_thread(value == "yes"),
             "dir" => {
                 if let Err(e) = std::env::set_current_dir(&value) {
                     return Err(format!(

@@ -504,7 +504,7 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                 line!("maxmemory_policy:{}", settings.maxmemory_policy);
                 line!("mem_fragmentation_ratio:{:.2}", rss as f64 / used.max(1) as f64);
                 line!("mem_fragmentation_bytes:{}", rss as i64 - used as i64);
-                line!("mem_allocator:libc");
+                line!("mem_allocator:{}", crate::memory::allocator_name());
                 line!("active_defrag_running:0");
                 line!("lazyfree_pending_objects:0");
                 line!("lazyfreed_objects:0");
