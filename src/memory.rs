@@ -9,9 +9,9 @@
 //! go negative; only the sum means something). `used_bytes` sums the slots.
 
 use std::alloc::{GlobalAlloc, Layout};
-use tikv_jemallocator::Jemalloc as Inner;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use tikv_jemallocator::Jemalloc as Inner;
 
 /// Counter slots; threads beyond this share the last slot (still exact, only
 /// more contended).
@@ -114,6 +114,47 @@ pub fn allocator_name() -> String {
 pub fn set_background_thread(enabled: bool) {
     if let Err(error) = tikv_jemalloc_ctl::background_thread::write(enabled) {
         crate::warning!("Could not set jemalloc background_thread to {enabled}: {error}");
+    }
+}
+
+/// jemalloc's own statistics report (MEMORY MALLOC-STATS).
+pub fn allocator_stats() -> String {
+    unsafe extern "C" fn write(opaque: *mut libc::c_void, text: *const libc::c_char) {
+        // SAFETY: `opaque` is the String passed below, alive for the call;
+        // jemalloc hands a NUL-terminated string.
+        unsafe {
+            let out = &mut *(opaque as *mut String);
+            out.push_str(&std::ffi::CStr::from_ptr(text).to_string_lossy());
+        }
+    }
+    let mut out = String::new();
+    // SAFETY: the callback only appends to `out`, which outlives the call.
+    unsafe {
+        tikv_jemalloc_sys::malloc_stats_print(
+            Some(write),
+            &mut out as *mut String as *mut libc::c_void,
+            std::ptr::null(),
+        );
+    }
+    out
+}
+
+/// Returns dirty pages of every arena to the OS (MEMORY PURGE).
+pub fn purge() {
+    // "arena.<MALLCTL_ARENAS_ALL>.purge", MALLCTL_ARENAS_ALL = 4096.
+    let name = b"arena.4096.purge\0";
+    // SAFETY: a purge takes and returns no values; the name is NUL-terminated.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr() as *const libc::c_char,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        crate::warning!("jemalloc purge failed: error {rc}");
     }
 }
 

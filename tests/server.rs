@@ -149,3 +149,42 @@ fn command_docs_match_redis() {
         );
     });
 }
+
+#[test]
+fn memory_usage_and_allocator() {
+    for_each_shard_count(&[], |server| {
+        let mut raw = server.raw();
+        let int = |reply: Vec<u8>| -> i64 {
+            let text = String::from_utf8(reply).unwrap();
+            assert!(text.starts_with(':'), "{text}");
+            text[1..].trim_end().parse().unwrap()
+        };
+        raw.call(&[b"SET", b"small", b"v"]);
+        let small = int(raw.call(&[b"MEMORY", b"USAGE", b"small"]));
+        let big_value = vec![b'A'; 33000];
+        raw.call(&[b"SET", b"big", &big_value]);
+        let big = int(raw.call(&[b"MEMORY", b"USAGE", b"big", b"SAMPLES", b"0"]));
+        // The value's 33000 bytes are counted, rounded to jemalloc's class.
+        assert!(big >= small + 33000 && big < 42000, "{small} {big}");
+        raw.call(&[b"EXPIRE", b"small", b"100"]);
+        assert!(int(raw.call(&[b"MEMORY", b"USAGE", b"small"])) > small);
+        assert_eq!(raw.call(&[b"MEMORY", b"USAGE", b"nokey"]), b"$-1\r\n");
+        assert_eq!(
+            raw.call(&[b"MEMORY", b"USAGE", b"small", b"SAMPLES", b"-1"]),
+            b"-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            raw.call(&[b"MEMORY", b"USAGE", b"small", b"SAMPLES"]),
+            b"-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            raw.call(&[b"MEMORY", b"USAGE", b"small", b"SAMPLES", b"x"]),
+            b"-ERR value is not an integer or out of range\r\n"
+        );
+        assert_eq!(raw.call(&[b"MEMORY", b"PURGE"]), b"+OK\r\n");
+        let stats = body(raw.call(&[b"MEMORY", b"MALLOC-STATS"]));
+        assert!(stats.contains("Begin jemalloc statistics"), "{stats}");
+        let info = info(&mut raw, b"memory");
+        assert!(info.contains("mem_allocator:jemalloc-5."), "{info}");
+    });
+}

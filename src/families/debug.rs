@@ -154,7 +154,7 @@ fn object_line(state: &ShardState, entry: &Entry, now_ms: u64) -> String {
     format!(
         "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         &entry.value as *const Value,
-        crate::families::keys::refcount(state, &entry.value),
+        crate::families::keys::refcount(crate::families::keys::shares_integers(state), &entry.value),
         entry.value.encoding_name(),
         serialized_length(&entry.value),
         entry.lru & LRU_CLOCK_MASK,

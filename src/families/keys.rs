@@ -265,7 +265,7 @@ fn lfu_policy(state: &ShardState) -> bool {
 
 /// Whether Redis would store small integers as shared objects: always unless
 /// maxmemory is set with an LRU or LFU policy (which need per-key metadata).
-fn shares_integers(state: &ShardState) -> bool {
+pub fn shares_integers(state: &ShardState) -> bool {
     let maxmemory_set = state.config.get("maxmemory").is_some_and(|m| m != "0");
     let per_key_policy = state
         .config
@@ -286,21 +286,21 @@ fn object_encoding(ctx: &mut Ctx, argv: &Argv) {
 }
 
 /// The refcount Redis would report for a value.
-pub fn refcount(state: &ShardState, value: &Value) -> i64 {
+pub fn refcount(shares_integers: bool, value: &Value) -> i64 {
     match value {
-        Value::Int(n) if (0..SHARED_INTEGERS).contains(n) && shares_integers(state) => SHARED_REFCOUNT,
+        Value::Int(n) if (0..SHARED_INTEGERS).contains(n) && shares_integers => SHARED_REFCOUNT,
         _ => 1,
     }
 }
 
 fn object_refcount(ctx: &mut Ctx, argv: &Argv) {
     let now = ctx.now_ms;
-    let value = ctx.state.dbs[ctx.db].peek(argv.get(2), now).map(|e| e.value.clone());
-    match value {
-        Some(value) => {
-            let count = refcount(ctx.state, &value);
-            ctx.out.int(count);
-        }
+    let shared = shares_integers(ctx.state);
+    let count = ctx.state.dbs[ctx.db]
+        .peek(argv.get(2), now)
+        .map(|e| refcount(shared, &e.value));
+    match count {
+        Some(count) => ctx.out.int(count),
         None => ctx.out.null(),
     }
 }

@@ -9,6 +9,7 @@ pub mod debug;
 pub mod expire;
 pub mod float80;
 pub mod keys;
+pub mod memory_cmd;
 pub mod server;
 pub mod string;
 pub mod transaction;
@@ -25,6 +26,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         debug::COMMANDS,
         expire::COMMANDS,
         keys::COMMANDS,
+        memory_cmd::COMMANDS,
         server::COMMANDS,
         string::COMMANDS,
         transaction::COMMANDS,

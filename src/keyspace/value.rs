@@ -120,6 +120,22 @@ impl Value {
         }
     }
 
+    /// Heap bytes the value holds beyond its own slot (MEMORY USAGE),
+    /// in the allocator's size classes.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::memory::usable_size;
+        match self {
+            Value::Int(_) => 0,
+            Value::Str(CompactBytes::Inline { .. }) => 0,
+            Value::Str(CompactBytes::Heap(bytes)) => usable_size(bytes.len()),
+            Value::Raw(bytes) => usable_size(bytes.capacity()),
+            Value::List(list) => usable_size(std::mem::size_of::<List>()) + list.heap_bytes(),
+            Value::Hash(hash) => usable_size(std::mem::size_of::<Hash>()) + hash.heap_bytes(),
+            Value::Set(set) => usable_size(std::mem::size_of::<Set>()) + set.heap_bytes(),
+            Value::ZSet(zset) => usable_size(std::mem::size_of::<ZSet>()) + zset.heap_bytes(),
+        }
+    }
+
     /// Redis's OBJECT ENCODING name.
     pub fn encoding_name(&self) -> &'static str {
         match self {

@@ -13,6 +13,12 @@ impl Hash {
         self.len() == 0
     }
 
+    /// Heap bytes held by the value (for MEMORY USAGE), counted with the
+    /// allocator's size classes (`crate::memory::usable_size`).
+    pub fn heap_bytes(&self) -> usize {
+        unimplemented!("hash memory accounting")
+    }
+
     /// Redis's OBJECT ENCODING name.
     pub fn encoding_name(&self) -> &'static str {
         unimplemented!("hash encodings")
