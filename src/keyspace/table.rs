@@ -1,5 +1,16 @@
 //! An open-addressing hash table (linear probing, backward-shift deletion,
-//! power-of-two capacity) keyed by byte strings.
+//! power-of-two capacity) keyed by byte strings, with its elements stored
+//! densely apart from the probe array.
+//!
+//! Layout: `entries` holds the elements contiguously (no empty slots);
+//! `slots` is the probe array, 8 bytes per bucket: the low 32 bits of the
+//! element's hash and its index in `entries` plus one (0 = empty). At the
+//! 3/4 maximum load an element costs its own size plus ~11-21 bytes of
+//! slots, instead of its size divided by the load factor, and a resize
+//! moves only slots (re-homed from the stored hash bits, no key is touched
+//! or rehashed), so growing a table of millions of keys is a short copy.
+//! Comparing the stored hash bits first means a probe reads a key only when
+//! it almost surely matches.
 //!
 //! Why not a library map: SCAN must keep Redis's guarantee (every element
 //! present for the whole scan is returned at least once, across resizes) and
@@ -24,9 +35,13 @@ const MAX_LOAD_NUM: usize = 3;
 const MAX_LOAD_DEN: usize = 4;
 const MIN_FILL_PERCENT: usize = 10;
 
+/// Elements are addressed by a u32 in the slots.
+const MAX_ELEMENTS: usize = u32::MAX as usize - 1;
+
 pub struct Table<E> {
-    slots: Vec<Option<E>>,
-    len: usize,
+    /// `(hash32 << 32) | (index + 1)`, or 0 when empty.
+    slots: Vec<u64>,
+    entries: Vec<E>,
     hasher: foldhash::fast::FixedState,
 }
 
@@ -36,21 +51,33 @@ impl<E: Keyed> Default for Table<E> {
     }
 }
 
+fn slot_hash(slot: u64) -> u32 {
+    (slot >> 32) as u32
+}
+
+fn slot_index(slot: u64) -> usize {
+    (slot as u32) as usize - 1
+}
+
+fn make_slot(hash: u32, index: usize) -> u64 {
+    ((hash as u64) << 32) | (index as u64 + 1)
+}
+
 impl<E: Keyed> Table<E> {
     pub fn new() -> Self {
         Table {
             slots: Vec::new(),
-            len: 0,
+            entries: Vec::new(),
             hasher: foldhash::fast::FixedState::with_seed(0x7e55_e7a0),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.entries.is_empty()
     }
 
     /// Buckets allocated.
@@ -62,142 +89,175 @@ impl<E: Keyed> Table<E> {
         self.slots.len() - 1
     }
 
-    pub fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+    /// The 32 hash bits the table keeps: enough to home an element in up to
+    /// 2^32 buckets.
+    fn hash32(&self, key: &[u8]) -> u32 {
+        self.hasher.hash_one(key) as u32
     }
 
-    fn home(&self, key: &[u8]) -> usize {
-        (self.hash(key) as usize) & self.mask()
-    }
-
-    /// The slot holding `key`, valid until the table next changes.
-    pub fn find(&self, key: &[u8]) -> Option<usize> {
-        self.find_index(key)
-    }
-
-    /// The element in a slot returned by `find`.
-    pub fn at(&self, index: usize) -> &E {
-        self.slots[index].as_ref().expect("find returned an occupied slot")
-    }
-
-    /// The element in a slot returned by `find`, mutably.
-    pub fn at_mut(&mut self, index: usize) -> &mut E {
-        self.slots[index].as_mut().expect("find returned an occupied slot")
-    }
-
-    fn find_index(&self, key: &[u8]) -> Option<usize> {
-        if self.len == 0 {
+    /// The probe position of `key`'s slot, if present.
+    fn find_slot(&self, key: &[u8]) -> Option<usize> {
+        if self.entries.is_empty() {
             return None;
         }
+        let hash = self.hash32(key);
         let mask = self.mask();
-        let mut i = self.home(key);
+        let mut i = hash as usize & mask;
         loop {
-            match &self.slots[i] {
-                None => return None,
-                Some(e) if e.key() == key => return Some(i),
-                Some(_) => i = (i + 1) & mask,
+            let slot = self.slots[i];
+            if slot == 0 {
+                return None;
             }
+            if slot_hash(slot) == hash && self.entries[slot_index(slot)].key() == key {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
         }
+    }
+
+    /// The element index of `key`, valid until the table next changes.
+    pub fn find(&self, key: &[u8]) -> Option<usize> {
+        self.find_slot(key).map(|i| slot_index(self.slots[i]))
+    }
+
+    /// The element at an index returned by `find`.
+    pub fn at(&self, index: usize) -> &E {
+        &self.entries[index]
+    }
+
+    /// The element at an index returned by `find`, mutably.
+    pub fn at_mut(&mut self, index: usize) -> &mut E {
+        &mut self.entries[index]
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&E> {
-        self.find_index(key).and_then(|i| self.slots[i].as_ref())
+        self.find(key).map(|i| &self.entries[i])
     }
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut E> {
-        self.find_index(key).and_then(move |i| self.slots[i].as_mut())
+        self.find(key).map(move |i| &mut self.entries[i])
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.find_index(key).is_some()
+        self.find_slot(key).is_some()
     }
 
     /// Inserts an element whose key is not present; returns it in place.
     pub fn insert_new(&mut self, element: E) -> &mut E {
         debug_assert!(!self.contains(element.key()), "insert_new of a present key");
-        if (self.len + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
+        assert!(self.entries.len() < MAX_ELEMENTS, "table full");
+        if (self.entries.len() + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
             let capacity = (self.slots.len() * 2).max(MIN_CAPACITY);
             self.resize(capacity);
         }
-        let i = self.place(element);
-        self.len += 1;
-        self.slots[i].as_mut().expect("just placed")
+        let hash = self.hash32(element.key());
+        let index = self.entries.len();
+        self.entries.push(element);
+        self.place(make_slot(hash, index));
+        &mut self.entries[index]
     }
 
     /// Inserts or replaces; returns the previous element with that key.
     #[cfg(test)]
     pub fn insert(&mut self, element: E) -> Option<E> {
-        if let Some(i) = self.find_index(element.key()) {
-            return self.slots[i].replace(element);
+        if let Some(i) = self.find(element.key()) {
+            return Some(std::mem::replace(&mut self.entries[i], element));
         }
         self.insert_new(element);
         None
     }
 
-    fn place(&mut self, element: E) -> usize {
+    fn place(&mut self, slot: u64) {
         let mask = self.mask();
-        let mut i = self.home(element.key());
-        while self.slots[i].is_some() {
+        let mut i = slot_hash(slot) as usize & mask;
+        while self.slots[i] != 0 {
             i = (i + 1) & mask;
         }
-        self.slots[i] = Some(element);
-        i
+        self.slots[i] = slot;
     }
 
     fn resize(&mut self, capacity: usize) {
-        assert!(capacity.is_power_of_two() && capacity >= self.len);
-        let old = std::mem::replace(&mut self.slots, (0..capacity).map(|_| None).collect());
-        for element in old.into_iter().flatten() {
-            self.place(element);
+        assert!(capacity.is_power_of_two() && capacity >= self.entries.len());
+        let old = std::mem::replace(&mut self.slots, vec![0; capacity]);
+        for slot in old.into_iter().filter(|&s| s != 0) {
+            self.place(slot);
         }
     }
 
     /// Removes and returns the element with `key`.
     pub fn remove(&mut self, key: &[u8]) -> Option<E> {
-        let mut hole = self.find_index(key)?;
-        let removed = self.slots[hole].take();
-        self.len -= 1;
+        let mut hole = self.find_slot(key)?;
+        let index = slot_index(self.slots[hole]);
+        self.slots[hole] = 0;
         // Backward shift: pull later members of the run into the hole when
         // their home is not between the hole and their position.
         let mask = self.mask();
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
-            let home = match &self.slots[j] {
-                None => break,
-                Some(e) => self.home(e.key()),
-            };
+            let slot = self.slots[j];
+            if slot == 0 {
+                break;
+            }
+            let home = slot_hash(slot) as usize & mask;
             let distance_to_home = j.wrapping_sub(home) & mask;
             let distance_to_hole = j.wrapping_sub(hole) & mask;
             if distance_to_home >= distance_to_hole {
-                self.slots[hole] = self.slots[j].take();
+                self.slots[hole] = slot;
+                self.slots[j] = 0;
                 hole = j;
             }
         }
+        // Keep `entries` dense: the last element moves into the gap and its
+        // slot is repointed.
+        let last = self.entries.len() - 1;
+        let removed = self.entries.swap_remove(index);
+        if index != last {
+            self.repoint(last, index);
+        }
         self.maybe_shrink();
-        removed
+        Some(removed)
+    }
+
+    /// Repoints the slot of the element that moved from index `from` to
+    /// `to` (it is already at `to`).
+    fn repoint(&mut self, from: usize, to: usize) {
+        let hash = self.hash32(self.entries[to].key());
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            assert!(slot != 0, "a stored element has a slot");
+            if slot_index(slot) == from {
+                self.slots[i] = make_slot(hash, to);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     fn maybe_shrink(&mut self) {
         let capacity = self.slots.len();
-        if capacity > MIN_CAPACITY && self.len * 100 < capacity * MIN_FILL_PERCENT {
+        let len = self.entries.len();
+        if capacity > MIN_CAPACITY && len * 100 < capacity * MIN_FILL_PERCENT {
             let mut target = MIN_CAPACITY;
-            while target * MAX_LOAD_NUM < (self.len + 1) * MAX_LOAD_DEN * 2 {
+            while target * MAX_LOAD_NUM < (len + 1) * MAX_LOAD_DEN * 2 {
                 target *= 2;
             }
             if target < capacity {
                 self.resize(target);
+                self.entries.shrink_to(target * MAX_LOAD_NUM / MAX_LOAD_DEN);
             }
         }
     }
 
     pub fn clear(&mut self) {
         self.slots = Vec::new();
-        self.len = 0;
+        self.entries = Vec::new();
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &E> {
-        self.slots.iter().flatten()
+        self.entries.iter()
     }
 
     /// Visits the elements whose home is the bucket `cursor` addresses and
@@ -210,9 +270,13 @@ impl<E: Keyed> Table<E> {
         let mask = self.mask();
         let bucket = (cursor as usize) & mask;
         let mut i = bucket;
-        while let Some(e) = &self.slots[i] {
-            if self.home(e.key()) == bucket {
-                visit(e);
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                break;
+            }
+            if slot_hash(slot) as usize & mask == bucket {
+                visit(&self.entries[slot_index(slot)]);
             }
             i = (i + 1) & mask;
             if i == bucket {
@@ -225,20 +289,12 @@ impl<E: Keyed> Table<E> {
         v.reverse_bits()
     }
 
-    /// An element chosen near-uniformly: a random bucket, then the first
-    /// element at or after it.
+    /// An element chosen uniformly (the elements are dense).
     pub fn random(&self, random: u64) -> Option<&E> {
-        if self.len == 0 {
+        if self.entries.is_empty() {
             return None;
         }
-        let mask = self.mask();
-        let mut i = (random as usize) & mask;
-        loop {
-            if let Some(e) = &self.slots[i] {
-                return Some(e);
-            }
-            i = (i + 1) & mask;
-        }
+        Some(&self.entries[(random % self.entries.len() as u64) as usize])
     }
 }
 
@@ -285,7 +341,14 @@ mod tests {
                     }
                 }
                 assert_eq!(table.len(), model.len(), "seed {seed}");
+                let probe = format!("k{}", xorshift(&mut rng) % 300).into_bytes();
+                assert_eq!(
+                    table.get(&probe).map(|i| i.1),
+                    model.get(&probe).copied(),
+                    "seed {seed} step {step}"
+                );
             }
+            assert_eq!(table.iter().count(), model.len(), "seed {seed}");
             for (k, v) in &model {
                 assert_eq!(table.get(k).map(|i| i.1), Some(*v), "seed {seed}");
             }
