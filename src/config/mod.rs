@@ -210,6 +210,35 @@ pub struct Settings {
     pub enable_debug_command: Protected,
     /// `save` points as (seconds, changes).
     pub save: Vec<(i64, i64)>,
+    /// Collection encoding thresholds.
+    pub encodings: Encodings,
+}
+
+/// The thresholds at which small (packed) collections convert to their big
+/// encodings, under Redis's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encodings {
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
+    pub zset_max_listpack_entries: u64,
+    pub zset_max_listpack_value: u64,
+    pub list_max_listpack_size: i64,
+    pub list_compress_depth: i64,
+}
+
+impl Default for Encodings {
+    fn default() -> Self {
+        Encodings {
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+        }
+    }
 }
 
 /// enable-protected-configs / enable-debug-command.
@@ -734,6 +763,7 @@ impl Config {
                 enable_protected_configs: Protected::No,
                 enable_debug_command: Protected::No,
                 save: vec![(3600, 1), (300, 100), (60, 10000)],
+                encodings: Encodings::default(),
             },
             values,
             unacted: Vec::new(),
@@ -886,6 +916,13 @@ impl Config {
             "maxclients" => s.maxclients = v.parse().unwrap_or(10000),
             "maxmemory" => s.maxmemory = v.parse().unwrap_or(0),
             "maxmemory-policy" => s.maxmemory_policy = v,
+            "hash-max-listpack-entries" => s.encodings.hash_max_listpack_entries = v.parse().unwrap_or(512),
+            "hash-max-listpack-value" => s.encodings.hash_max_listpack_value = v.parse().unwrap_or(64),
+            "set-max-intset-entries" => s.encodings.set_max_intset_entries = v.parse().unwrap_or(512),
+            "zset-max-listpack-entries" => s.encodings.zset_max_listpack_entries = v.parse().unwrap_or(128),
+            "zset-max-listpack-value" => s.encodings.zset_max_listpack_value = v.parse().unwrap_or(64),
+            "list-max-listpack-size" => s.encodings.list_max_listpack_size = v.parse().unwrap_or(-2),
+            "list-compress-depth" => s.encodings.list_compress_depth = v.parse().unwrap_or(0),
             "enable-protected-configs" | "enable-debug-command" => {
                 let p = match v.as_str() {
                     "yes" => Protected::Yes,

@@ -396,18 +396,18 @@ fn keys(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
     })
 }
 
-/// SCAN's options.
+/// SCAN's options (also HSCAN, SSCAN and ZSCAN's, without TYPE).
 #[derive(Clone)]
-struct ScanOptions {
-    count: u64,
-    pattern: Option<Vec<u8>>,
-    type_name: Option<Vec<u8>>,
+pub struct ScanOptions {
+    pub count: u64,
+    pub pattern: Option<Vec<u8>>,
+    pub type_name: Option<Vec<u8>>,
 }
 
 /// Parses a SCAN cursor as Redis's strtoul-based check does: an optional
 /// sign (a minus negates modulo 2^64, as strtoul does), then decimal digits
 /// within 64 bits; nothing else, not even leading spaces.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
     // strtoul converts nothing in an empty string and stops at its end: 0.
     if arg.is_empty() {
         return Some(0);
@@ -424,13 +424,14 @@ fn parse_cursor(arg: &[u8]) -> Option<u64> {
     Some(if negative { value.wrapping_neg() } else { value })
 }
 
-fn parse_scan_options(argv: &Argv) -> Result<ScanOptions, &'static str> {
+/// Parses the options after the cursor at `start`; TYPE only for SCAN.
+pub fn parse_scan_options(argv: &Argv, start: usize, allow_type: bool) -> Result<ScanOptions, &'static str> {
     let mut options = ScanOptions {
         count: SCAN_DEFAULT_COUNT,
         pattern: None,
         type_name: None,
     };
-    let mut i = 2;
+    let mut i = start;
     while i < argv.len() {
         let arg = argv.get(i);
         let has_value = i + 1 < argv.len();
@@ -444,7 +445,7 @@ fn parse_scan_options(argv: &Argv) -> Result<ScanOptions, &'static str> {
             let pattern = argv.get(i + 1);
             // "*" matches everything: the same as no pattern.
             options.pattern = (pattern != b"*").then(|| pattern.to_vec());
-        } else if arg.eq_ignore_ascii_case(b"type") && has_value {
+        } else if arg.eq_ignore_ascii_case(b"type") && has_value && allow_type {
             options.type_name = Some(argv.get(i + 1).to_vec());
         } else {
             return Err(errors::SYNTAX);
@@ -492,7 +493,7 @@ fn scan(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
         let Some(cursor) = parse_cursor(argv.get(1)) else {
             return session.out.error(errors::INVALID_CURSOR);
         };
-        let options = match parse_scan_options(&argv) {
+        let options = match parse_scan_options(&argv, 2, true) {
             Ok(options) => options,
             Err(message) => return session.out.error(message),
         };

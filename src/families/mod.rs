@@ -8,6 +8,7 @@ pub mod connection;
 pub mod debug;
 pub mod expire;
 pub mod float80;
+pub mod hash;
 pub mod keys;
 pub mod memory_cmd;
 pub mod server;
@@ -25,6 +26,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         connection::COMMANDS,
         debug::COMMANDS,
         expire::COMMANDS,
+        hash::COMMANDS,
         keys::COMMANDS,
         memory_cmd::COMMANDS,
         server::COMMANDS,

@@ -38,6 +38,7 @@ const MIN_FILL_PERCENT: usize = 10;
 /// Elements are addressed by a u32 in the slots.
 const MAX_ELEMENTS: usize = u32::MAX as usize - 1;
 
+#[derive(Clone)]
 pub struct Table<E> {
     /// `(hash32 << 32) | (index + 1)`, or 0 when empty.
     slots: Vec<u64>,
@@ -263,7 +264,7 @@ impl<E: Keyed> Table<E> {
     /// Visits the elements whose home is the bucket `cursor` addresses and
     /// returns the next cursor (0 when the scan is complete). Redis's
     /// reverse-binary cursor increment keeps the guarantee across resizes.
-    pub fn scan_step(&self, cursor: u64, mut visit: impl FnMut(&E)) -> u64 {
+    pub fn scan_step<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a E)) -> u64 {
         if self.slots.is_empty() {
             return 0;
         }
