@@ -3,6 +3,7 @@
 
 use super::float80::F80;
 use super::keys::{parse_cursor, parse_scan_options};
+use super::typed;
 use crate::command::{keyed, CommandDef, Ctx};
 use crate::errors;
 use crate::keyspace::{Db, Value};
@@ -30,42 +31,20 @@ pub static COMMANDS: &[CommandDef] = &[
     keyed("hscan", hscan),
 ];
 
-/// The hash under `key` for a read (hit/miss counted); Err(WRONGTYPE) when
-/// the key holds another type.
 fn read<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a Hash>, &'static str> {
-    match db.read(key, now) {
-        None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::Hash(hash) => Ok(Some(hash)),
-            _ => Err(errors::WRONGTYPE),
-        },
-    }
+    typed::read(db, key, now, Value::as_hash)
 }
 
-/// The hash under `key` for a write, if it exists.
 fn write<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a mut Hash>, &'static str> {
-    match db.write(key, now) {
-        None => Ok(None),
-        Some(entry) => match &mut entry.value {
-            Value::Hash(hash) => Ok(Some(hash)),
-            _ => Err(errors::WRONGTYPE),
-        },
-    }
+    typed::write(db, key, now, Value::as_hash_mut)
 }
 
-/// The hash under `key`, created empty when absent.
 fn write_or_create<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<&'a mut Hash, &'static str> {
-    if write(db, key, now)?.is_none() {
-        db.set(key, Value::Hash(Box::default()), false, now);
-    }
-    Ok(write(db, key, now)?.expect("just created"))
+    typed::write_or_create(db, key, now, Value::as_hash_mut, || Value::Hash(Box::default()))
 }
 
-/// After removing fields: an empty hash is deleted, as Redis does.
 fn delete_if_empty(db: &mut Db, key: &[u8], now: u64) {
-    if matches!(write(db, key, now), Ok(Some(hash)) if hash.is_empty()) {
-        db.delete(key, now);
-    }
+    typed::delete_if_empty(db, key, now, |v| v.as_hash().is_some_and(Hash::is_empty));
 }
 
 /// Redis's hashTypeTryConversion: any argument longer than

@@ -12,8 +12,10 @@ pub mod hash;
 pub mod keys;
 pub mod memory_cmd;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod transaction;
+pub mod typed;
 
 use crate::command::CommandDef;
 
@@ -30,6 +32,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         keys::COMMANDS,
         memory_cmd::COMMANDS,
         server::COMMANDS,
+        set::COMMANDS,
         string::COMMANDS,
         transaction::COMMANDS,
     ]
