@@ -303,6 +303,7 @@ pub fn run_keyed(
         no_touch,
     };
     run(&mut ctx, argv);
+    crate::blocking::notify_if_ready(state);
     if count {
         record(state, spec, start, errors_before, out);
     } else if out.errors > errors_before {

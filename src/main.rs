@@ -2,6 +2,7 @@
 //! glommio. `tessera [config-file] [--directive value ...] [--perf-config PATH]`
 //! starts it as `redis-server` would start.
 
+mod blocking;
 mod client;
 mod command;
 mod config;
@@ -171,6 +172,7 @@ fn main() {
                         }
                     }
                     families::server::spawn_cron(shard.clone());
+                    cores::spawn(blocking::serve_loop(shard.clone()));
                     for listener in listeners {
                         cores::spawn(conn::accept_loop(shard.clone(), listener, read_buffer_bytes));
                     }

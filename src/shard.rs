@@ -78,6 +78,11 @@ pub struct ShardState {
     pub active_expire_enabled: bool,
     /// CLIENT PAUSE, set on every shard.
     pub pause: Option<Pause>,
+    /// List elements at least this long get a node of their own (DEBUG
+    /// QUICKLIST-PACKED-THRESHOLD).
+    pub list_packed_threshold: usize,
+    /// Blocked clients of this shard and waiters on its keys.
+    pub blocking: crate::blocking::Blocking,
 }
 
 impl ShardState {
@@ -96,6 +101,8 @@ impl ShardState {
             clients: BTreeMap::new(),
             active_expire_enabled: true,
             pause: None,
+            list_packed_threshold: crate::types::list::DEFAULT_PACKED_THRESHOLD,
+            blocking: Default::default(),
         }
     }
 
@@ -104,6 +111,7 @@ impl ShardState {
     pub fn scratch(like: &ShardState) -> Self {
         let mut state = ShardState::new(like.id, like.shards, like.config.clone());
         state.active_expire_enabled = false;
+        state.list_packed_threshold = like.list_packed_threshold;
         state
     }
 

@@ -22,6 +22,7 @@ pub static COMMANDS: &[CommandDef] = &[
     asynchronous("client|list", client_list),
     conn("client|info", client_info),
     asynchronous("client|kill", client_kill),
+    asynchronous("client|unblock", crate::blocking::client_unblock),
     asynchronous("client|pause", client_pause),
     asynchronous("client|unpause", client_unpause),
     conn("client|reply", client_reply),
@@ -228,6 +229,7 @@ fn client_kill(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             .call_all(move |state: &mut ShardState| {
                 let mut killed = 0;
                 let mut killed_me = false;
+                let mut unblock = Vec::new();
                 for (&id, info) in state.clients.iter() {
                     let mut info = info.borrow_mut();
                     if !filter.matches(id, &info) {
@@ -240,12 +242,18 @@ fn client_kill(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                         continue;
                     }
                     info.killed = true;
+                    unblock.push(id);
                     // SAFETY: shutdown on a socket fd this shard owns; the
                     // connection task still holds the fd open, so the
                     // number cannot have been reused.
                     unsafe {
                         libc::shutdown(info.fd, libc::SHUT_RDWR);
                     }
+                }
+                // A killed client blocked in BLPOP & co. stops waiting (and
+                // is never served).
+                for id in unblock {
+                    crate::blocking::unblock(state, id, false);
                 }
                 (killed, killed_me)
             })

@@ -1,6 +1,7 @@
 //! DEBUG: the subcommands Tessera can do for real. SET-ACTIVE-EXPIRE (every
 //! shard), SLEEP (blocks this shard's executor, as Redis blocks its thread),
-//! OBJECT (Redis's line format with this server's own facts), POPULATE, LOG,
+//! OBJECT (Redis's line format with this server's own facts), POPULATE,
+//! QUICKLIST-PACKED-THRESHOLD (every shard), LOG,
 //! ERROR, HELP. RELOAD and LOADAOF need persistence and answer an error.
 
 use crate::command::{asynchronous, CommandDef, LocalFuture};
@@ -35,6 +36,27 @@ fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     .call_all(move |state: &mut ShardState| state.active_expire_enabled = enabled)
                     .await;
                 session.out.ok();
+            }
+            (b"quicklist-packed-threshold", 3) => {
+                let size = std::str::from_utf8(argv.get(2))
+                    .ok()
+                    .and_then(crate::config::parse_memory);
+                match size {
+                    Some(size) if size <= (1u64 << 32) - (1 << 20) => {
+                        let threshold = if size == 0 {
+                            crate::types::list::DEFAULT_PACKED_THRESHOLD
+                        } else {
+                            size as usize
+                        };
+                        session
+                            .call_all(move |state: &mut ShardState| state.list_packed_threshold = threshold)
+                            .await;
+                        session.out.ok();
+                    }
+                    _ => session
+                        .out
+                        .error("ERR argument must be a memory value bigger than 1 and smaller than 4gb"),
+                }
             }
             (b"sleep", 3) => {
                 let seconds = strtod(argv.get(2));
@@ -128,6 +150,9 @@ fn help(session: &mut Session) {
         "POPULATE <count> [<prefix>] [<size>]",
         "    Create <count> string keys named key:<num>. If <prefix> is specified then",
         "    it is used instead of the 'key' prefix.",
+        "QUICKLIST-PACKED-THRESHOLD <size>",
+        "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+        "    Default value is 1GB, allows values up to 4GB",
         "RELOAD [option ...]",
         "    Not available: needs persistence.",
         "SET-ACTIVE-EXPIRE <0|1>",

@@ -10,6 +10,7 @@ pub mod expire;
 pub mod float80;
 pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod memory_cmd;
 pub mod server;
 pub mod set;
@@ -30,6 +31,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         expire::COMMANDS,
         hash::COMMANDS,
         keys::COMMANDS,
+        list::COMMANDS,
         memory_cmd::COMMANDS,
         server::COMMANDS,
         set::COMMANDS,

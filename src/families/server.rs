@@ -233,6 +233,7 @@ struct ShardReport {
     net_output_bytes: u64,
     expire_cycle_cpu_milliseconds: u64,
     connected_clients: usize,
+    blocked_clients: usize,
     max_query_buffer: usize,
     max_output_buffer: usize,
     /// Per database: keys, keys with a TTL, sum of remaining TTLs (ms).
@@ -263,6 +264,7 @@ fn shard_report(state: &mut ShardState) -> ShardReport {
         net_output_bytes: stats.net_output_bytes,
         expire_cycle_cpu_milliseconds: stats.expire_cycle_cpu_milliseconds,
         connected_clients: state.clients.values().filter(|c| !c.borrow().killed).count(),
+        blocked_clients: state.blocking.clients.len(),
         max_query_buffer: state
             .clients
             .values()
@@ -479,7 +481,10 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                     "client_recent_max_output_buffer:{}",
                     reports.iter().map(|r| r.max_output_buffer).max().unwrap_or(0)
                 );
-                line!("blocked_clients:0");
+                line!(
+                    "blocked_clients:{}",
+                    reports.iter().map(|r| r.blocked_clients).sum::<usize>()
+                );
                 line!("tracking_clients:0");
                 line!("clients_in_timeout_table:0");
             }

@@ -71,6 +71,10 @@ pub struct Db {
     pub expire_cursor: u64,
     /// Keys modified since `start_recording` (scratch databases only).
     recorded: Option<Vec<Vec<u8>>>,
+    /// Keys some client is blocked on (BLPOP and friends), and those among
+    /// them written since the shard last served its blocked clients.
+    pub blocked: std::collections::HashSet<Vec<u8>>,
+    pub ready: Vec<Vec<u8>>,
 }
 
 impl Db {
@@ -150,10 +154,18 @@ impl Db {
     pub fn modified(&mut self, key: &[u8]) {
         self.stats.dirty += 1;
         self.touch_watched(key);
+        self.signal_ready(key);
         if let Some(recorded) = self.recorded.as_mut() {
             if !recorded.iter().any(|k| k == key) {
                 recorded.push(key.to_vec());
             }
+        }
+    }
+
+    /// Marks a key clients are blocked on as ready to serve.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        if !self.blocked.is_empty() && self.blocked.contains(key) && !self.ready.iter().any(|k| k == key) {
+            self.ready.push(key.to_vec());
         }
     }
 
@@ -358,6 +370,14 @@ impl Db {
         std::mem::swap(&mut self.entries, &mut other.entries);
         std::mem::swap(&mut self.expires, &mut other.expires);
         std::mem::swap(&mut self.expire_cursor, &mut other.expire_cursor);
+        // Blocked clients stay with their database index: its new contents
+        // may serve them.
+        for db in [self, other] {
+            let blocked: Vec<Vec<u8>> = db.blocked.iter().cloned().collect();
+            for key in blocked {
+                db.signal_ready(&key);
+            }
+        }
     }
 
     /// One pass of active expiry: samples up to `sample` keys with a TTL from

@@ -134,6 +134,20 @@ impl Value {
         }
     }
 
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
     pub fn as_set(&self) -> Option<&Set> {
         match self {
             Value::Set(s) => Some(s),
