@@ -119,7 +119,14 @@ impl Future for Notified<'_> {
         if self.notify.generation.get() != self.generation {
             return Poll::Ready(());
         }
-        self.notify.wakers.borrow_mut().push(cx.waker().clone());
+        // One waker per task: a task that polls a fresh `notified()` on
+        // every turn of a loop (racing it against a timer) must not pile up
+        // clones of its waker until the next notify (glommio counts waker
+        // references in an i16).
+        let mut wakers = self.notify.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
         Poll::Pending
     }
 }
@@ -154,5 +161,23 @@ mod tests {
             notify.notify_all();
             assert_eq!(task.await, 5);
         });
+    }
+
+    #[test]
+    fn repeated_polls_keep_one_waker_per_task() {
+        struct Counter;
+        impl std::task::Wake for Counter {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let notify = Notify::default();
+        let waker = Waker::from(std::sync::Arc::new(Counter));
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..40_000 {
+            let mut notified = std::pin::pin!(notify.notified());
+            assert!(notified.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(notify.wakers.borrow().len(), 1);
+        notify.notify_all();
+        assert!(notify.wakers.borrow().is_empty());
     }
 }
