@@ -54,6 +54,19 @@ pub enum WaitOp {
     Pop { end: End, count: Option<usize> },
     /// BLMOVE / BRPOPLPUSH.
     Move { dst: Vec<u8>, from: End, to: End },
+    /// BZPOPMIN / BZPOPMAX (`count` None: reply `[key, member, score]`) or
+    /// BZMPOP (`count` Some: reply `[key, [[member, score]...]]`).
+    ZPop { max: bool, count: Option<usize> },
+}
+
+impl WaitOp {
+    /// Whether `value` can serve this op now.
+    fn ready(&self, value: &Value) -> bool {
+        match self {
+            WaitOp::ZPop { .. } => value.as_zset().is_some_and(|z| !z.is_empty()),
+            _ => value.as_list().is_some_and(|l| !l.is_empty()),
+        }
+    }
 }
 
 pub struct Waiter {
@@ -93,6 +106,39 @@ pub fn try_op(
         packed_threshold: state.list_packed_threshold,
     };
     let dbs = &mut state.dbs;
+    if let WaitOp::ZPop { max, count } = op {
+        match dbs[db].write(key, now).map(|e| e.value.as_zset().map(|z| z.is_empty())) {
+            None | Some(Some(true)) => return Ok(None),
+            Some(None) => return Err(crate::errors::WRONGTYPE),
+            Some(Some(false)) => {}
+        }
+        let mut out = ReplyBuf::new(resp3);
+        match count {
+            None => {
+                let z = dbs[db]
+                    .write(key, now)
+                    .and_then(|e| e.value.as_zset_mut())
+                    .expect("checked");
+                let (member, score) = crate::families::zset::pop(z, *max, 1).remove(0);
+                dbs[db].modified(key);
+                if dbs[db]
+                    .peek(key, now)
+                    .is_some_and(|e| e.value.as_zset().is_some_and(|z| z.is_empty()))
+                {
+                    dbs[db].delete(key, now);
+                }
+                out.array(3);
+                out.bulk(key);
+                out.bulk(&member);
+                out.double(score);
+            }
+            Some(n) => {
+                let shape = crate::families::zset::PopShape::WithKey;
+                crate::families::zset::pop_reply(&mut dbs[db], key, *max, *n, now, &mut out, shape)
+            }
+        }
+        return Ok(Some(out.bytes));
+    }
     let list = match dbs[db].write(key, now) {
         None => return Ok(None),
         Some(entry) => match entry.value.as_list_mut() {
@@ -118,6 +164,7 @@ pub fn try_op(
                 out.bulk(&list_family::pop(list, *end).expect("within length"));
             }
         }
+        WaitOp::ZPop { .. } => unreachable!("handled above"),
         WaitOp::Move { dst, from, to } => {
             if dbs[db].peek(dst, now).is_some_and(|e| e.value.as_list().is_none()) {
                 return Err(crate::errors::WRONGTYPE);
@@ -179,9 +226,8 @@ fn serve_ready(state: &mut ShardState) -> Vec<Delivery> {
                     state.dbs[db].blocked.remove(&key);
                     break;
                 }
-                let has_items = state.dbs[db]
-                    .peek(&key, now)
-                    .is_some_and(|e| e.value.as_list().is_some_and(|l| !l.is_empty()));
+                let op = &queue.front().expect("non-empty").op;
+                let has_items = state.dbs[db].peek(&key, now).is_some_and(|e| op.ready(&e.value));
                 if !has_items {
                     break;
                 }
@@ -582,5 +628,45 @@ pub fn client_unblock(session: &mut Session, argv: crate::OwnedArgv) -> crate::c
             .call_all(move |state: &mut ShardState| unblock(state, id, error))
             .await;
         session.out.int(done.iter().any(|&d| d) as i64);
+    })
+}
+
+fn bzpop(session: &mut Session, argv: crate::OwnedArgv, max: bool) -> crate::command::LocalFuture<'_> {
+    Box::pin(async move {
+        let args = argv.argv();
+        let timeout = match parse_timeout(args.get(args.len() - 1)) {
+            Ok(t) => t,
+            Err(e) => return session.out.error(e),
+        };
+        let keys: Vec<Vec<u8>> = (1..args.len() - 1).map(|i| args.get(i).to_vec()).collect();
+        pop_or_block(session, keys, WaitOp::ZPop { max, count: None }, timeout).await;
+    })
+}
+
+pub fn bzpopmin(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::LocalFuture<'_> {
+    bzpop(session, argv, false)
+}
+
+pub fn bzpopmax(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::LocalFuture<'_> {
+    bzpop(session, argv, true)
+}
+
+pub fn bzmpop(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::LocalFuture<'_> {
+    Box::pin(async move {
+        let args = argv.argv();
+        let parsed = match crate::families::zset::parse_mpop(&args, 2) {
+            Ok(parsed) => parsed,
+            Err(e) => return session.out.error(e),
+        };
+        let timeout = match parse_timeout(args.get(1)) {
+            Ok(t) => t,
+            Err(e) => return session.out.error(e),
+        };
+        let keys: Vec<Vec<u8>> = parsed.keys.iter().map(|k| k.to_vec()).collect();
+        let op = WaitOp::ZPop {
+            max: parsed.max,
+            count: Some(parsed.count),
+        };
+        pop_or_block(session, keys, op, timeout).await;
     })
 }

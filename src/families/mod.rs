@@ -17,6 +17,7 @@ pub mod set;
 pub mod string;
 pub mod transaction;
 pub mod typed;
+pub mod zset;
 
 use crate::command::CommandDef;
 
@@ -37,6 +38,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         set::COMMANDS,
         string::COMMANDS,
         transaction::COMMANDS,
+        zset::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -148,6 +148,20 @@ impl Value {
         }
     }
 
+    pub fn as_zset(&self) -> Option<&ZSet> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
+    pub fn as_zset_mut(&mut self) -> Option<&mut ZSet> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
     pub fn as_set(&self) -> Option<&Set> {
         match self {
             Value::Set(s) => Some(s),

@@ -87,6 +87,7 @@ impl std::fmt::Debug for Hash {
 }
 
 impl Hash {
+    #[cfg(test)]
     pub fn new() -> Hash {
         Hash::default()
     }
@@ -272,14 +273,6 @@ impl Hash {
                 0
             }
             Hash::Table(t) => t.scan_step(cursor, |p| visit(p.field(), p.value())),
-        }
-    }
-
-    /// The table's bucket count (bounds the work of one scan call).
-    pub fn buckets(&self) -> usize {
-        match self {
-            Hash::Packed(_) => 0,
-            Hash::Table(t) => t.capacity(),
         }
     }
 }

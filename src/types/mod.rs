@@ -1,4 +1,3 @@
-#![allow(dead_code)] // The collection families fill these types in; remove once all four land.
 //! The collection types, one file each, as Redis's `t_*.c`: the type's data
 //! structure and encodings first (no I/O, no RESP), so the command families
 //! in `families/` stay thin. Each type is boxed inside `Value` so a string

@@ -77,6 +77,7 @@ impl Packed {
     }
 
     /// The offset of entry number `index` (a walk from the front).
+    #[cfg(test)]
     pub fn offset_of(&self, index: usize) -> Option<usize> {
         self.iter().nth(index).map(|(offset, _)| offset)
     }
@@ -117,25 +118,6 @@ impl Packed {
         put_varint(&mut encoded, item.len());
         encoded.extend_from_slice(item);
         self.buf.splice(offset..end, encoded);
-    }
-
-    /// Keeps only entries `[start, start + n)`.
-    pub fn keep_range(&mut self, start: usize, n: usize) {
-        let total = self.len();
-        let n = n.min(total.saturating_sub(start));
-        if n == 0 {
-            *self = Packed::new();
-            return;
-        }
-        let from = self.offset_of(start).expect("start in range");
-        let mut to = from;
-        for _ in 0..n {
-            to = self.entry_at(to).1;
-        }
-        self.buf.truncate(to);
-        self.buf.drain(..from);
-        self.count = n as u32;
-        self.buf.shrink_to_fit();
     }
 }
 
@@ -180,10 +162,6 @@ mod tests {
         p.remove_at(p.offset_of(1).unwrap(), 2);
         let items: Vec<&[u8]> = p.iter().map(|(_, i)| i).collect();
         assert_eq!(items, vec![&b"first"[..], &b""[..]]);
-        p.push(b"z");
-        p.keep_range(1, 5);
-        let items: Vec<&[u8]> = p.iter().map(|(_, i)| i).collect();
-        assert_eq!(items, vec![&b""[..], &b"z"[..]]);
         assert_eq!(p.len(), 2);
         p.insert_at(p.byte_len(), b"end");
         assert_eq!(p.iter().last().unwrap().1, b"end");
