@@ -171,8 +171,8 @@ impl List {
                 _ => unreachable!("back was plain"),
             },
             Node::Packed(p) => {
-                let (offset, item) = p.iter().last().expect("nodes are never empty");
-                let item = item.to_vec();
+                let offset = p.last_offset().expect("nodes are never empty");
+                let item = p.entry_at(offset).0.to_vec();
                 p.remove_at(offset, 1);
                 if p.is_empty() {
                     self.nodes.pop_back();

@@ -1,8 +1,10 @@
 //! `Packed`: a sequence of byte strings in one buffer, the small-collection
 //! encoding (Redis's listpack plays this part). Each entry is its length as
-//! a LEB128 varint followed by its bytes, so a short string costs one byte
-//! of overhead and the whole collection is one allocation. Access is a
-//! linear walk, which is why collections convert to a table past a size.
+//! a LEB128 varint, its bytes, then the length again with its varint bytes
+//! reversed (like listpack's backlen), so the buffer can be walked from
+//! either end: a short string costs two bytes of overhead and the whole
+//! collection is one allocation. Access is a linear walk, which is why
+//! collections convert to a table past a size.
 
 /// Entries are addressed by their byte offset in the buffer.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -26,6 +28,21 @@ fn put_varint(out: &mut Vec<u8>, mut n: usize) {
         n >>= 7;
     }
     out.push(n as u8);
+}
+
+/// One entry as stored: varint length, bytes, reversed varint length.
+fn encode_entry(item: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 * varint_len(item.len()) + item.len());
+    put_entry(&mut out, item);
+    out
+}
+
+fn put_entry(out: &mut Vec<u8>, item: &[u8]) {
+    put_varint(out, item.len());
+    out.extend_from_slice(item);
+    let start = out.len();
+    put_varint(out, item.len());
+    out[start..].reverse();
 }
 
 impl Packed {
@@ -65,7 +82,27 @@ impl Packed {
             }
             shift += 7;
         }
-        (&self.buf[i..i + len], i + len)
+        (&self.buf[i..i + len], i + len + varint_len(len))
+    }
+
+    /// The offset of the last entry (O(1), from its trailing length).
+    pub fn last_offset(&self) -> Option<usize> {
+        let mut end = self.buf.len();
+        if end == 0 {
+            return None;
+        }
+        let mut len = 0usize;
+        let mut shift = 0;
+        loop {
+            end -= 1;
+            let b = self.buf[end];
+            len |= ((b & 0x7f) as usize) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        Some(end - len - varint_len(len))
     }
 
     /// Entries with their offsets, in order.
@@ -83,18 +120,14 @@ impl Packed {
     }
 
     pub fn push(&mut self, item: &[u8]) {
-        put_varint(&mut self.buf, item.len());
-        self.buf.extend_from_slice(item);
+        put_entry(&mut self.buf, item);
         self.count += 1;
     }
 
     /// Inserts `item` before the entry at `offset` (or at the end when
     /// `offset` is the buffer's length).
     pub fn insert_at(&mut self, offset: usize, item: &[u8]) {
-        let mut encoded = Vec::with_capacity(varint_len(item.len()) + item.len());
-        put_varint(&mut encoded, item.len());
-        encoded.extend_from_slice(item);
-        self.buf.splice(offset..offset, encoded);
+        self.buf.splice(offset..offset, encode_entry(item));
         self.count += 1;
     }
 
@@ -114,10 +147,7 @@ impl Packed {
     /// Replaces the entry at `offset` with `item`.
     pub fn replace_at(&mut self, offset: usize, item: &[u8]) {
         let end = self.entry_at(offset).1;
-        let mut encoded = Vec::with_capacity(varint_len(item.len()) + item.len());
-        put_varint(&mut encoded, item.len());
-        encoded.extend_from_slice(item);
-        self.buf.splice(offset..end, encoded);
+        self.buf.splice(offset..end, encode_entry(item));
     }
 }
 
@@ -165,5 +195,8 @@ mod tests {
         assert_eq!(p.len(), 2);
         p.insert_at(p.byte_len(), b"end");
         assert_eq!(p.iter().last().unwrap().1, b"end");
+        assert_eq!(p.last_offset(), Some(p.iter().last().unwrap().0));
+        p.push(&long);
+        assert_eq!(p.entry_at(p.last_offset().unwrap()).0, &long[..]);
     }
 }
