@@ -75,6 +75,10 @@ pub struct Waiter {
     pub claimed: Arc<AtomicBool>,
     pub op: WaitOp,
     pub resp3: bool,
+    /// When the blocking command started: queues are ordered by it, so the
+    /// client whose command arrived first is served first even when its
+    /// registration reaches the key's shard later than another's.
+    pub since: std::time::Instant,
 }
 
 /// The blocking state a shard keeps: waiters on its keys, and its own
@@ -83,6 +87,8 @@ pub struct Waiter {
 pub struct Blocking {
     pub waiters: std::collections::HashMap<(usize, Vec<u8>), VecDeque<Waiter>>,
     pub clients: std::collections::HashMap<u64, (OneshotSender<Wake>, Arc<AtomicBool>)>,
+    /// Clients whose registrations are all in place.
+    pub registered: std::collections::HashSet<u64>,
     pub notify: Rc<cores::sync::Notify>,
 }
 
@@ -267,6 +273,7 @@ fn serve_ready(state: &mut ShardState) -> Vec<Delivery> {
 
 /// Hands a wake-up to a client of this shard; false if it is gone.
 pub fn deliver(state: &mut ShardState, client: u64, wake: Wake) -> bool {
+    state.blocking.registered.remove(&client);
     match state.blocking.clients.remove(&client) {
         Some((sender, _)) => {
             sender.send(wake);
@@ -307,10 +314,14 @@ pub async fn serve_loop(shard: Rc<Shard<ShardState>>) {
         shard.wait_unlocked(None).await;
         let deliveries = {
             let mut state = shard.state();
-            if state.dbs.iter().all(|d| d.ready.is_empty()) {
-                continue;
+            // Serving can make more keys ready (BLMOVE into a list others
+            // wait on): serve until none is, as Redis does before the next
+            // command runs.
+            let mut deliveries = Vec::new();
+            while state.dbs.iter().any(|d| !d.ready.is_empty()) {
+                deliveries.extend(serve_ready(&mut state));
             }
-            serve_ready(&mut state)
+            deliveries
         };
         for d in deliveries {
             if d.home == shard.id() {
@@ -368,7 +379,13 @@ pub enum Outcome {
 
 /// Blocks the session on `keys` for `op` until served, timed out or
 /// unblocked, and writes the reply (or asks for a retry).
-pub async fn block(session: &mut Session, keys: &[Vec<u8>], op: WaitOp, timeout_ms: Option<u64>) -> Outcome {
+pub async fn block(
+    session: &mut Session,
+    keys: &[Vec<u8>],
+    op: WaitOp,
+    timeout_ms: Option<u64>,
+    since: std::time::Instant,
+) -> Outcome {
     let client = session.info.borrow().id;
     let claimed = Arc::new(AtomicBool::new(false));
     let (sender, receiver) = cores::sync::oneshot::<Wake>();
@@ -393,17 +410,15 @@ pub async fn block(session: &mut Session, keys: &[Vec<u8>], op: WaitOp, timeout_
             claimed: claimed.clone(),
             op: op.clone(),
             resp3,
+            since,
         };
         let owner = key_shard(key, session.shard_count());
         let key = key.clone();
         session
             .call(owner, move |state: &mut ShardState| {
-                state
-                    .blocking
-                    .waiters
-                    .entry((db, key.clone()))
-                    .or_default()
-                    .push_back(waiter);
+                let queue = state.blocking.waiters.entry((db, key.clone())).or_default();
+                let at = queue.partition_point(|w| w.since <= waiter.since);
+                queue.insert(at, waiter);
                 state.dbs[db].blocked.insert(key.clone());
                 // A push that landed between the attempt and now.
                 state.dbs[db].signal_ready(&key);
@@ -411,6 +426,9 @@ pub async fn block(session: &mut Session, keys: &[Vec<u8>], op: WaitOp, timeout_
             })
             .await;
     }
+    // Counted in INFO's blocked_clients only now that every key's shard
+    // knows it (what a test's wait_for_blocked_clients relies on).
+    session.shard.state().blocking.registered.insert(client);
     let guard = ClaimOnDrop {
         shard: session.shard.clone(),
         client,
@@ -434,7 +452,9 @@ pub async fn block(session: &mut Session, keys: &[Vec<u8>], op: WaitOp, timeout_
             match first {
                 Some(wake) => wake,
                 None if claim(&claimed) => {
-                    session.shard.state().blocking.clients.remove(&client);
+                    let mut state = session.shard.state();
+                    state.blocking.clients.remove(&client);
+                    state.blocking.registered.remove(&client);
                     Some(Wake::Timeout)
                 }
                 // A serve claimed it first: its reply is on the way.
@@ -463,7 +483,9 @@ struct ClaimOnDrop {
 impl Drop for ClaimOnDrop {
     fn drop(&mut self) {
         claim(&self.claimed);
-        self.shard.state().blocking.clients.remove(&self.client);
+        let mut state = self.shard.state();
+        state.blocking.clients.remove(&self.client);
+        state.blocking.registered.remove(&self.client);
     }
 }
 
@@ -482,6 +504,7 @@ pub fn unblock(state: &mut ShardState, client: u64, error: bool) -> bool {
 /// Tries `op` on `keys` in order (each on its owning shard); then, unless
 /// inside EXEC (where a blocking command never blocks), blocks.
 async fn pop_or_block(session: &mut Session, keys: Vec<Vec<u8>>, op: WaitOp, timeout_ms: Option<u64>) {
+    let since = std::time::Instant::now();
     loop {
         let (db, resp3) = (session.db, session.out.resp3);
         for key in &keys {
@@ -521,7 +544,7 @@ async fn pop_or_block(session: &mut Session, keys: Vec<Vec<u8>>, op: WaitOp, tim
         if session.tx.is_some() {
             return session.out.null_array();
         }
-        match block(session, &keys, op.clone(), timeout_ms).await {
+        match block(session, &keys, op.clone(), timeout_ms, since).await {
             Outcome::Done => return,
             Outcome::Retry => continue,
         }

@@ -264,7 +264,7 @@ fn shard_report(state: &mut ShardState) -> ShardReport {
         net_output_bytes: stats.net_output_bytes,
         expire_cycle_cpu_milliseconds: stats.expire_cycle_cpu_milliseconds,
         connected_clients: state.clients.values().filter(|c| !c.borrow().killed).count(),
-        blocked_clients: state.blocking.clients.len(),
+        blocked_clients: state.blocking.registered.len(),
         max_query_buffer: state
             .clients
             .values()
