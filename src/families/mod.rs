@@ -14,6 +14,7 @@ pub mod list;
 pub mod memory_cmd;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod transaction;
 pub mod typed;
@@ -36,6 +37,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         memory_cmd::COMMANDS,
         server::COMMANDS,
         set::COMMANDS,
+        sort::COMMANDS,
         string::COMMANDS,
         transaction::COMMANDS,
         zset::COMMANDS,

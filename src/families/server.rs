@@ -137,7 +137,14 @@ fn getkeys_target(session: &mut Session, argv: &Argv) -> Option<(&'static Comman
         return None;
     }
     let mut keys = Vec::new();
-    let ok = spec.for_each_key(&inner_argv, |i| keys.push(i));
+    // SORT's STORE key spec is "unknown" in Redis's table: Redis finds it
+    // with a command-specific function, as here.
+    let ok = if spec.name == "sort" {
+        keys = crate::families::sort::key_indexes(&inner_argv);
+        true
+    } else {
+        spec.for_each_key(&inner_argv, |i| keys.push(i))
+    };
     if !ok || keys.is_empty() {
         session.out.error("ERR The command has no key arguments");
         return None;
