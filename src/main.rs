@@ -7,6 +7,7 @@ mod client;
 mod command;
 mod config;
 mod conn;
+mod digest;
 mod errors;
 mod exec;
 mod families;

@@ -85,6 +85,31 @@ fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                 }
             }
             (b"populate", 3..=5) => populate(session, &argv).await,
+            (b"digest", 2) => {
+                let parts = session
+                    .call_all(|state: &mut ShardState| state.dbs.iter().map(crate::digest::db_part).collect::<Vec<_>>())
+                    .await;
+                let digest = crate::digest::dataset_digest(&parts);
+                session.out.simple(&crate::digest::hex(&digest));
+            }
+            (b"digest-value", _) => {
+                let db = session.db;
+                session.out.array(argc - 2);
+                for i in 2..argc {
+                    let key = argv.get(i).to_vec();
+                    let shard = key_shard(&key, session.shard_count());
+                    let digest = session
+                        .call(shard, move |state: &mut ShardState| {
+                            let mut digest = [0u8; 20];
+                            if let Some(entry) = state.dbs[db].entries.get(&key) {
+                                crate::digest::value_digest(&mut digest, &entry.value, entry.has_expire);
+                            }
+                            digest
+                        })
+                        .await;
+                    session.out.simple(&crate::digest::hex(&digest));
+                }
+            }
             (b"protocol", 3) => protocol(session, argv.get(2)),
             (b"reload", _) => {
                 let known = argv.iter().skip(2).all(|o| {
@@ -140,6 +165,10 @@ fn debug_allowed(session: &Session) -> bool {
 fn help(session: &mut Session) {
     let lines = [
         "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DIGEST",
+        "    Output a hex signature representing the current DB content.",
+        "DIGEST-VALUE <key> [<key> ...]",
+        "    Output a hex signature of the values of all the specified keys.",
         "ERROR <string>",
         "    Return a Redis protocol error with <string> as message. Useful for clients",
         "    unit tests to simulate Redis errors.",
