@@ -574,7 +574,7 @@ pub fn brpop(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::L
 pub fn blmpop(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::LocalFuture<'_> {
     Box::pin(async move {
         let args = argv.argv();
-        let parsed = match list_family::parse_mpop(&args, 2) {
+        let parsed = match crate::families::typed::parse_mpop(&args, 2, End::parse) {
             Ok(parsed) => parsed,
             Err(e) => return session.out.error(e),
         };
@@ -584,7 +584,7 @@ pub fn blmpop(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::
         };
         let keys: Vec<Vec<u8>> = parsed.keys.iter().map(|k| k.to_vec()).collect();
         let op = WaitOp::Pop {
-            end: parsed.end,
+            end: parsed.side,
             count: Some(parsed.count),
         };
         pop_or_block(session, keys, op, timeout).await;
@@ -677,7 +677,7 @@ pub fn bzpopmax(session: &mut Session, argv: crate::OwnedArgv) -> crate::command
 pub fn bzmpop(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::LocalFuture<'_> {
     Box::pin(async move {
         let args = argv.argv();
-        let parsed = match crate::families::zset::parse_mpop(&args, 2) {
+        let parsed = match crate::families::typed::parse_mpop(&args, 2, crate::families::zset::parse_side) {
             Ok(parsed) => parsed,
             Err(e) => return session.out.error(e),
         };
@@ -687,7 +687,7 @@ pub fn bzmpop(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::
         };
         let keys: Vec<Vec<u8>> = parsed.keys.iter().map(|k| k.to_vec()).collect();
         let op = WaitOp::ZPop {
-            max: parsed.max,
+            max: parsed.side,
             count: Some(parsed.count),
         };
         pop_or_block(session, keys, op, timeout).await;

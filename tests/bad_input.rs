@@ -237,3 +237,25 @@ fn unauthenticated_client_that_does_not_read_is_closed() {
     assert_eq!(other.call(&[b"AUTH", b"secret"]), b"+OK\r\n");
     assert_eq!(other.call(&[b"PING"]), b"+PONG\r\n");
 }
+
+/// A numkeys near i64::MAX is Redis's error, not an overflow in the key
+/// position arithmetic (which used to panic in debug builds).
+#[test]
+fn huge_numkeys_get_redis_errors() {
+    common::for_each_shard_count(&[], |server| {
+        let mut raw = server.raw();
+        let huge: &[u8] = b"9223372036854775807";
+        assert_eq!(raw.call(&[b"LMPOP", huge, b"a", b"LEFT"]), b"-ERR syntax error\r\n");
+        assert_eq!(raw.call(&[b"ZMPOP", huge, b"a", b"MIN"]), b"-ERR syntax error\r\n");
+        assert_eq!(
+            raw.call(&[b"BLMPOP", b"0", huge, b"a", b"LEFT"]),
+            b"-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            raw.call(&[b"SINTERCARD", huge, b"a"]),
+            b"-ERR Number of keys can't be greater than number of args\r\n"
+        );
+        assert_eq!(raw.call(&[b"ZUNION", huge, b"a"]), b"-ERR syntax error\r\n");
+        assert_eq!(raw.call(&[b"PING"]), b"+PONG\r\n");
+    });
+}

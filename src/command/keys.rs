@@ -127,11 +127,16 @@ impl KeySpec {
                 let Some(numkeys) = parse_i64(argv.get(index as usize)) else {
                     return false;
                 };
-                if numkeys <= 0 || first + firstkey + (numkeys - 1) * keystep >= argc {
-                    return false;
-                }
+                // Checked: a huge numkeys (the handler's error to report)
+                // must not overflow here.
                 let start = first + firstkey;
-                (start, start + (numkeys - 1) * keystep, (*keystep).max(1))
+                let last = (numkeys - 1)
+                    .checked_mul(*keystep)
+                    .and_then(|span| span.checked_add(start));
+                match last {
+                    Some(last) if numkeys > 0 && last < argc => (start, last, (*keystep).max(1)),
+                    _ => return false,
+                }
             }
             FindKeys::Unknown => return true,
         };

@@ -461,46 +461,8 @@ fn rpoplpush(ctx: &mut Ctx, argv: &Argv) {
     move_element(ctx, argv.get(1), argv.get(2), End::Right, End::Left);
 }
 
-/// LMPOP's arguments after numkeys: the keys, the end and the count.
-pub struct MpopArgs<'a> {
-    pub keys: Vec<&'a [u8]>,
-    pub end: End,
-    pub count: usize,
-}
-
-/// Parses `numkeys key... LEFT|RIGHT [COUNT n]` starting at `numkeys_at`.
-pub fn parse_mpop<'a>(argv: &'a Argv, numkeys_at: usize) -> Result<MpopArgs<'a>, &'static str> {
-    let numkeys = match parse_i64(argv.get(numkeys_at)) {
-        Some(n) if n >= 1 => n as usize,
-        _ => return Err("ERR numkeys should be greater than 0"),
-    };
-    let where_at = numkeys_at + 1 + numkeys;
-    if where_at >= argv.len() {
-        return Err(errors::SYNTAX);
-    }
-    let end = End::parse(argv.get(where_at)).ok_or(errors::SYNTAX)?;
-    let mut count = None;
-    let mut i = where_at + 1;
-    while i < argv.len() {
-        if count.is_none() && argv.get(i).eq_ignore_ascii_case(b"count") && i + 1 < argv.len() {
-            match parse_i64(argv.get(i + 1)) {
-                Some(n) if n >= 1 => count = Some(n as usize),
-                _ => return Err("ERR count should be greater than 0"),
-            }
-            i += 2;
-        } else {
-            return Err(errors::SYNTAX);
-        }
-    }
-    Ok(MpopArgs {
-        keys: (numkeys_at + 1..where_at).map(|i| argv.get(i)).collect(),
-        end,
-        count: count.unwrap_or(1),
-    })
-}
-
 fn lmpop(ctx: &mut Ctx, argv: &Argv) {
-    let args = match parse_mpop(argv, 1) {
+    let args = match typed::parse_mpop(argv, 1, End::parse) {
         Ok(args) => args,
         Err(e) => return ctx.out.error(e),
     };
@@ -513,7 +475,7 @@ fn lmpop(ctx: &mut Ctx, argv: &Argv) {
             Ok(Some(_)) => {
                 ctx.out.array(2);
                 ctx.out.bulk(key);
-                return pop_range(db, key, args.end, args.count, now, ctx.out);
+                return pop_range(db, key, args.side, args.count, now, ctx.out);
             }
         }
     }

@@ -870,51 +870,19 @@ fn zpopmax(ctx: &mut Ctx, argv: &Argv) {
     pop_command(ctx, argv, true);
 }
 
-/// ZMPOP / BZMPOP arguments: keys, MIN|MAX, count.
-pub struct MpopArgs<'a> {
-    pub keys: Vec<&'a [u8]>,
-    pub max: bool,
-    pub count: usize,
-}
-
-pub fn parse_mpop<'a>(argv: &'a Argv, numkeys_at: usize) -> Result<MpopArgs<'a>, &'static str> {
-    let numkeys = match parse_i64(argv.get(numkeys_at)) {
-        Some(n) if n >= 1 => n as usize,
-        _ => return Err("ERR numkeys should be greater than 0"),
-    };
-    let where_at = numkeys_at + 1 + numkeys;
-    if where_at >= argv.len() {
-        return Err(errors::SYNTAX);
-    }
-    let max = if argv.get(where_at).eq_ignore_ascii_case(b"min") {
-        false
-    } else if argv.get(where_at).eq_ignore_ascii_case(b"max") {
-        true
+/// ZMPOP's MIN|MAX: true for MAX.
+pub fn parse_side(arg: &[u8]) -> Option<bool> {
+    if arg.eq_ignore_ascii_case(b"min") {
+        Some(false)
+    } else if arg.eq_ignore_ascii_case(b"max") {
+        Some(true)
     } else {
-        return Err(errors::SYNTAX);
-    };
-    let mut count = None;
-    let mut i = where_at + 1;
-    while i < argv.len() {
-        if count.is_none() && argv.get(i).eq_ignore_ascii_case(b"count") && i + 1 < argv.len() {
-            match parse_i64(argv.get(i + 1)) {
-                Some(n) if n >= 1 => count = Some(n as usize),
-                _ => return Err("ERR count should be greater than 0"),
-            }
-            i += 2;
-        } else {
-            return Err(errors::SYNTAX);
-        }
+        None
     }
-    Ok(MpopArgs {
-        keys: (numkeys_at + 1..where_at).map(|i| argv.get(i)).collect(),
-        max,
-        count: count.unwrap_or(1),
-    })
 }
 
 fn zmpop(ctx: &mut Ctx, argv: &Argv) {
-    let args = match parse_mpop(argv, 1) {
+    let args = match typed::parse_mpop(argv, 1, parse_side) {
         Ok(args) => args,
         Err(e) => return ctx.out.error(e),
     };
@@ -924,7 +892,7 @@ fn zmpop(ctx: &mut Ctx, argv: &Argv) {
         match write(db, key, now) {
             Err(e) => return ctx.out.error(e),
             Ok(None) => continue,
-            Ok(Some(_)) => return pop_reply(db, key, args.max, args.count, now, ctx.out, PopShape::WithKey),
+            Ok(Some(_)) => return pop_reply(db, key, args.side, args.count, now, ctx.out, PopShape::WithKey),
         }
     }
     ctx.out.null_array();
