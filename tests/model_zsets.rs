@@ -8,11 +8,12 @@
 //! TESSERA_SEED=n replays one seed; a failure names seed, step and command.
 
 mod common;
+mod model_support;
 mod strings_support;
 
-use common::{Raw, Server, SHARD_COUNTS};
+use model_support::{ModelTest, Step};
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::collections::BTreeMap;
 use strings_support::{array, bulk, err, int, NULL, OK};
 
@@ -76,7 +77,7 @@ fn with_scores(items: &[(Vec<u8>, f64)]) -> Vec<u8> {
     array(&parts)
 }
 
-fn step(rng: &mut SmallRng, model: &mut Model, keys: &[Vec<u8>]) -> (Vec<Vec<u8>>, Vec<u8>) {
+fn step(rng: &mut SmallRng, model: &mut Model, keys: &[Vec<u8>]) -> Step {
     let key = keys[rng.gen_range(0..keys.len())].clone();
     let a = |s: &str| s.as_bytes().to_vec();
     let current = get(model, &key);
@@ -294,45 +295,19 @@ fn step(rng: &mut SmallRng, model: &mut Model, keys: &[Vec<u8>]) -> (Vec<Vec<u8>
     }
 }
 
-fn run_seed(raw: &mut Raw, seed: u64, shards: usize, label: &str) {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let keys: Vec<Vec<u8>> = (0..5).map(|i| format!("z{seed}:{i}").into_bytes()).collect();
-    let mut model = Model::new();
-    let steps: Vec<(Vec<Vec<u8>>, Vec<u8>)> = (0..STEPS).map(|_| step(&mut rng, &mut model, &keys)).collect();
-    for (args, _) in &steps {
-        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
-        raw.command(&refs);
-    }
-    for (n, (args, expected)) in steps.iter().enumerate() {
-        let got = raw.reply();
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(expected),
-            "seed {seed} (TESSERA_SEED={seed}), step {n}, {shards} shards, {label}: {:?}",
-            args.iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-        );
-    }
-}
-
 #[test]
 fn random_zset_commands_match_model() {
-    let seeds: Vec<u64> = match std::env::var("TESSERA_SEED") {
-        Ok(s) => vec![s.parse().expect("TESSERA_SEED is a number")],
-        Err(_) => (0..SEEDS).collect(),
-    };
-    let configs: [(&str, &[&str]); 2] = [
-        ("default limits", &[]),
-        ("tiny limits", &["--zset-max-listpack-entries", "3"]),
-    ];
-    for shards in SHARD_COUNTS {
-        for (label, extra) in configs {
-            let server = Server::start(shards, extra);
-            let mut raw = server.raw();
-            for &seed in &seeds {
-                run_seed(&mut raw, seed, shards, label);
-            }
-        }
+    ModelTest::<Model> {
+        key_prefix: "z",
+        keys: 5,
+        seeds: SEEDS,
+        steps: STEPS,
+        configs: &[
+            ("default limits", &[]),
+            ("tiny limits", &["--zset-max-listpack-entries", "3"]),
+        ],
+        step,
+        normalize: model_support::unchanged,
     }
+    .run();
 }
