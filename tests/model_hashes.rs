@@ -234,7 +234,7 @@ fn random_hash_commands_match_model() {
             ),
         ],
         step,
-        normalize: normalize,
+        normalize,
     }
     .run();
 }

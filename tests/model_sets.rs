@@ -250,7 +250,7 @@ fn random_set_commands_match_model() {
             ("tiny limits", &["--set-max-intset-entries", "3"]),
         ],
         step,
-        normalize: normalize,
+        normalize,
     }
     .run();
 }
