@@ -369,6 +369,35 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<u64>, &'static str> {
     Ok((ms > 0.0).then_some(ms as u64))
 }
 
+/// How often a blocked client's socket is checked for a closed peer.
+const PEER_CHECK: Duration = Duration::from_millis(100);
+
+/// Whether the peer of `fd` has closed (or reset) the connection: a
+/// non-blocking peek reads 0 bytes at end of stream.
+fn peer_closed(fd: i32) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    let mut byte = 0u8;
+    // SAFETY: a one-byte MSG_PEEK read into a local on a socket fd this
+    // shard owns; it consumes nothing.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            &mut byte as *mut u8 as *mut libc::c_void,
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n == 0 {
+        return true;
+    }
+    n < 0 && {
+        let err = std::io::Error::last_os_error().raw_os_error();
+        !matches!(err, Some(libc::EAGAIN) | Some(libc::EINTR))
+    }
+}
+
 /// How a block ended.
 pub enum Outcome {
     /// The reply was written.
@@ -435,32 +464,43 @@ pub async fn block(
         claimed: claimed.clone(),
     };
     let mut receiver = pin!(receiver);
-    let wake = match timeout_ms {
-        None => receiver.as_mut().await,
-        Some(ms) => {
-            let mut timer = pin!(cores::sleep(Duration::from_millis(ms)));
-            let first = std::future::poll_fn(|cx| {
-                if let Poll::Ready(v) = receiver.as_mut().poll(cx) {
-                    return Poll::Ready(Some(v));
-                }
-                if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(None);
-                }
-                Poll::Pending
-            })
-            .await;
-            match first {
-                Some(wake) => wake,
-                None if claim(&claimed) => {
-                    let mut state = session.shard.state();
-                    state.blocking.clients.remove(&client);
-                    state.blocking.registered.remove(&client);
-                    Some(Wake::Timeout)
-                }
-                // A serve claimed it first: its reply is on the way.
-                None => receiver.as_mut().await,
+    // Wait for a wake-up, the timeout, or the peer going away: the socket
+    // is not read while a command runs, so it is peeked every
+    // PEER_CHECK; a closed peer's waiter is claimed so no push is spent on
+    // it (a push landing within that interval can still be).
+    let deadline = timeout_ms.map(|ms| std::time::Instant::now() + Duration::from_millis(ms));
+    let fd = session.info.borrow().fd;
+    let wake = loop {
+        let step = match deadline {
+            Some(d) => d.saturating_duration_since(std::time::Instant::now()).min(PEER_CHECK),
+            None => PEER_CHECK,
+        };
+        let mut timer = pin!(cores::sleep(step));
+        let first = std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = receiver.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
             }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await;
+        if let Some(wake) = first {
+            break wake;
         }
+        let expired = deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        if !expired && !peer_closed(fd) {
+            continue;
+        }
+        if claim(&claimed) {
+            let mut state = session.shard.state();
+            state.blocking.clients.remove(&client);
+            state.blocking.registered.remove(&client);
+            break Some(Wake::Timeout);
+        }
+        // A serve claimed it first: its reply is on the way.
+        break receiver.as_mut().await;
     };
     drop(guard);
     match wake {
