@@ -16,6 +16,7 @@ mod keyspace;
 #[macro_use]
 mod log;
 mod memory;
+mod persist;
 mod resp;
 mod session;
 mod shard;
@@ -147,6 +148,8 @@ fn main() {
         spin_before_park_us: perf.spin_before_park_us,
     };
     families::server::mark_started();
+    persist::mark_started(exec::now_ms());
+    let snapshot = load_snapshot_file(&config);
     families::server::install_signal_handlers();
     let read_buffer_bytes = perf.read_buffer_bytes;
     let backlog: i32 = config.get("tcp-backlog").and_then(|b| b.parse().ok()).unwrap_or(511);
@@ -161,7 +164,20 @@ fn main() {
             move |shard| {
                 let addrs = addrs.clone();
                 let ready = ready_sender.clone();
+                let snapshot = snapshot.clone();
                 async move {
+                    if let Some(image) = snapshot {
+                        let start = std::time::Instant::now();
+                        let stats = families::persistence::load_at_start(&mut shard.state(), &image);
+                        notice!(
+                            "Shard {} loaded {} keys from the snapshot ({} expired, {} owned by other shards) in {:.3} seconds",
+                            shard.id().0,
+                            stats.keys,
+                            stats.expired,
+                            stats.skipped,
+                            start.elapsed().as_secs_f64()
+                        );
+                    }
                     let mut listeners = Vec::new();
                     for addr in &addrs {
                         match Listener::bind(*addr, backlog) {
@@ -209,6 +225,32 @@ fn main() {
 /// Binds `addr` with SO_REUSEADDR but without listening (so no client can
 /// connect to the probe), then closes it: fails if another socket holds the
 /// address.
+/// Reads and checks the snapshot file named by `dir` and `dbfilename`, if
+/// there is one; a file that exists but is unreadable or corrupt stops the
+/// start with a message naming it.
+fn load_snapshot_file(config: &Config) -> Option<std::sync::Arc<Vec<u8>>> {
+    let path = config.get("dbfilename").unwrap_or("dump.rdb").to_string();
+    let start = std::time::Instant::now();
+    let image = match std::fs::read(&path) {
+        Ok(image) => image,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => {
+            warning!("Fatal error loading the DB ({path}): {error}. Exiting.");
+            std::process::exit(1);
+        }
+    };
+    match persist::check_image(&image) {
+        Ok(version) => notice!("Loading RDB {path} (RDB version {version}, {} bytes)", image.len()),
+        Err(error) => {
+            warning!("Fatal error loading the DB ({path}): {error}. Exiting.");
+            std::process::exit(1);
+        }
+    }
+    let image = std::sync::Arc::new(image);
+    notice!("DB file read in {:.3} seconds", start.elapsed().as_secs_f64());
+    Some(image)
+}
+
 fn probe_bind(addr: SocketAddr) -> std::io::Result<()> {
     let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
     socket.set_reuse_address(true)?;

@@ -38,6 +38,18 @@ const ACTED_ON: &[&str] = &[
     "maxmemory",
     // jemalloc's background purging thread, as Redis enables it.
     "jemalloc-bg-thread",
+    // Snapshots (src/persist).
+    "save",
+    "dbfilename",
+    "rdbcompression",
+    // Collection encodings (config::Encodings).
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "set-max-intset-entries",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "list-max-listpack-size",
+    "list-compress-depth",
 ];
 
 /// CONFIG SET values Tessera refuses because accepting them would promise
@@ -1315,7 +1327,7 @@ mod tests {
         assert_eq!(config.settings.port, 7000);
         assert_eq!(config.settings.shards, 2);
         assert_eq!(config.get("save"), Some(""));
-        assert!(config.unacted.contains(&"save".to_string()));
+        assert!(!config.unacted.contains(&"save".to_string()));
     }
 
     #[test]

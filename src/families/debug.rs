@@ -1,8 +1,8 @@
 //! DEBUG: the subcommands Tessera can do for real. SET-ACTIVE-EXPIRE (every
 //! shard), SLEEP (blocks this shard's executor, as Redis blocks its thread),
 //! OBJECT (Redis's line format with this server's own facts), POPULATE,
-//! QUICKLIST-PACKED-THRESHOLD (every shard), LOG,
-//! ERROR, HELP. RELOAD and LOADAOF need persistence and answer an error.
+//! QUICKLIST-PACKED-THRESHOLD (every shard), RELOAD, LOG, ERROR, HELP.
+//! LOADAOF needs the append-only file and answers an error.
 
 use crate::command::{asynchronous, CommandDef, LocalFuture};
 use crate::errors;
@@ -112,18 +112,24 @@ fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             }
             (b"protocol", 3) => protocol(session, argv.get(2)),
             (b"reload", _) => {
-                let known = argv.iter().skip(2).all(|o| {
-                    o.eq_ignore_ascii_case(b"merge")
-                        || o.eq_ignore_ascii_case(b"noflush")
-                        || o.eq_ignore_ascii_case(b"nosave")
-                });
-                if known {
-                    session.out.error(errors::DEBUG_NO_PERSISTENCE);
-                } else {
-                    session.out.error(errors::DEBUG_RELOAD_OPTIONS);
+                let (mut merge, mut flush, mut save) = (false, true, true);
+                for option in argv.iter().skip(2) {
+                    if option.eq_ignore_ascii_case(b"merge") {
+                        merge = true;
+                    } else if option.eq_ignore_ascii_case(b"noflush") {
+                        flush = false;
+                    } else if option.eq_ignore_ascii_case(b"nosave") {
+                        save = false;
+                    } else {
+                        return session.out.error(errors::DEBUG_RELOAD_OPTIONS);
+                    }
+                }
+                match super::persistence::debug_reload(session, merge, flush, save).await {
+                    Ok(()) => session.out.ok(),
+                    Err(message) => session.out.error(message),
                 }
             }
-            (b"loadaof", _) => session.out.error(errors::DEBUG_NO_PERSISTENCE),
+            (b"loadaof", _) => session.out.error(errors::DEBUG_NO_AOF),
             (b"log", 3) => {
                 crate::warning!("DEBUG LOG: {}", String::from_utf8_lossy(argv.get(2)));
                 session.out.ok();

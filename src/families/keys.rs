@@ -621,6 +621,12 @@ fn flushall(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     }
                 })
                 .await;
+                // Redis saves the emptied dataset right away when save
+                // points exist, so a restart does not bring the keys back.
+                let state = s.shard.state();
+                if !state.config.settings.save.is_empty() {
+                    super::persistence::save_empty(&state);
+                }
             })
             .await;
         session.out.ok();

@@ -12,6 +12,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod memory_cmd;
+pub mod persistence;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -35,6 +36,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         keys::COMMANDS,
         list::COMMANDS,
         memory_cmd::COMMANDS,
+        persistence::COMMANDS,
         server::COMMANDS,
         set::COMMANDS,
         sort::COMMANDS,

@@ -21,7 +21,7 @@ pub static COMMANDS: &[CommandDef] = &[
     conn("command|getkeysandflags", command_getkeysandflags),
     conn("command|help", command_help),
     asynchronous("info", info),
-    conn("shutdown", shutdown_command),
+    asynchronous("shutdown", shutdown_command),
     conn("time", time_command),
 ];
 
@@ -304,7 +304,6 @@ fn shard_report(state: &mut ShardState) -> ShardReport {
 /// Process-wide facts INFO reports: start time and the random run id.
 struct ProcessFacts {
     started: Instant,
-    started_unix_s: u64,
     run_id: String,
     replid: String,
 }
@@ -323,7 +322,6 @@ fn process_facts() -> &'static ProcessFacts {
         };
         ProcessFacts {
             started: Instant::now(),
-            started_unix_s: crate::exec::now_ms() / 1000,
             run_id: hex(1),
             replid: hex(2),
         }
@@ -526,12 +524,21 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                 line!("loading:0");
                 line!("async_loading:0");
                 line!("rdb_changes_since_last_save:{}", sum(|r| r.dirty));
-                line!("rdb_bgsave_in_progress:0");
-                line!("rdb_last_save_time:{}", facts.started_unix_s);
-                line!("rdb_last_bgsave_status:ok");
-                line!("rdb_last_bgsave_time_sec:-1");
-                line!("rdb_current_bgsave_time_sec:-1");
-                line!("rdb_saves:0");
+                let saves = crate::persist::facts();
+                line!("rdb_bgsave_in_progress:{}", saves.bgsave_in_progress as u8);
+                line!("rdb_last_save_time:{}", saves.last_save_unix_s);
+                line!(
+                    "rdb_last_bgsave_status:{}",
+                    if saves.last_bgsave_ok { "ok" } else { "err" }
+                );
+                line!("rdb_last_bgsave_time_sec:{}", saves.last_bgsave_time_s);
+                let current = if saves.bgsave_in_progress {
+                    (crate::exec::now_ms().saturating_sub(saves.bgsave_started_ms) / 1000) as i64
+                } else {
+                    -1
+                };
+                line!("rdb_current_bgsave_time_sec:{current}");
+                line!("rdb_saves:{}", saves.saves);
                 line!("aof_enabled:0");
                 line!("aof_rewrite_in_progress:0");
                 line!("aof_rewrite_scheduled:0");
@@ -669,38 +676,59 @@ fn time_command(session: &mut Session, _argv: &Argv) {
     session.out.bulk(now.subsec_micros().to_string().as_bytes());
 }
 
-fn shutdown_command(session: &mut Session, argv: &Argv) {
-    let (mut save, mut nosave, mut abort) = (false, false, false);
-    for arg in argv.iter().skip(1) {
-        match arg.to_ascii_lowercase().as_slice() {
-            b"nosave" => nosave = true,
-            b"save" => save = true,
-            b"now" | b"force" => {}
-            b"abort" => abort = true,
-            _ => return session.out.error(errors::SYNTAX),
+fn shutdown_command(session: &mut Session, argv: crate::OwnedArgv) -> crate::command::LocalFuture<'_> {
+    Box::pin(async move {
+        let argv = argv.argv();
+        let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
+        for arg in argv.iter().skip(1) {
+            match arg.to_ascii_lowercase().as_slice() {
+                b"nosave" => nosave = true,
+                b"save" => save = true,
+                b"now" => {}
+                b"force" => force = true,
+                b"abort" => abort = true,
+                _ => return session.out.error(errors::SYNTAX),
+            }
         }
-    }
-    if (abort && argv.len() > 2) || (save && nosave) {
-        return session.out.error(errors::SYNTAX);
-    }
-    if abort {
-        // Tessera shuts down at once: there is never one in progress.
-        return session.out.error(errors::SHUTDOWN_NOT_IN_PROGRESS);
-    }
-    if save {
-        // No persistence yet: do not pretend a save happened.
-        crate::warning!("SHUTDOWN SAVE refused: Tessera has no persistence yet, nothing can be saved.");
-        return session.out.error("ERR Errors trying to SHUTDOWN. Check logs.");
-    }
-    if !nosave && !session.shard.state().config.settings.save.is_empty() {
-        crate::warning!("Save points are configured but Tessera has no persistence yet: the dataset is not saved.");
-    }
-    shutdown("User requested shutdown...");
+        if (abort && argv.len() > 2) || (save && nosave) {
+            return session.out.error(errors::SYNTAX);
+        }
+        if abort {
+            // Tessera shuts down at once: there is never one in progress.
+            return session.out.error(errors::SHUTDOWN_NOT_IN_PROGRESS);
+        }
+        crate::warning!("User requested shutdown...");
+        if !prepare_shutdown(&session.shard, save, nosave, force).await {
+            return session.out.error("ERR Errors trying to SHUTDOWN. Check logs.");
+        }
+        exit_now();
+    })
 }
 
-/// Logs Redis's shutdown lines and exits the process.
-pub fn shutdown(reason: &str) -> ! {
-    crate::warning!("{reason}");
+/// Saves before exiting when asked (SAVE) or when save points exist (unless
+/// NOSAVE). Returns false when the save failed and FORCE was not given.
+pub async fn prepare_shutdown(shard: &Rc<Shard<ShardState>>, save: bool, nosave: bool, force: bool) -> bool {
+    let has_points = !shard.state().config.settings.save.is_empty();
+    if nosave || !(save || has_points) {
+        return true;
+    }
+    crate::notice!("Saving the final RDB snapshot before exiting.");
+    if super::persistence::save_now(shard).await {
+        return true;
+    }
+    if force {
+        crate::warning!("Error trying to save the DB. Exit anyway.");
+        return true;
+    }
+    crate::warning!("Error trying to save the DB, can't exit.");
+    false
+}
+
+/// Set by SIGINT/SIGTERM; shard 0's cron performs the shutdown.
+static SHUTDOWN_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Logs Redis's last shutdown line and exits the process.
+pub fn exit_now() -> ! {
     crate::notice!("Tessera is now ready to exit, bye bye...");
     std::process::exit(0);
 }
@@ -729,7 +757,10 @@ pub fn install_signal_handlers() {
         }
         let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
         crate::warning!("Received {name} scheduling shutdown...");
-        shutdown("User requested shutdown...");
+        if SHUTDOWN_REQUESTED.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            // A second signal while saving: exit at once.
+            exit_now();
+        }
     });
 }
 
@@ -739,6 +770,16 @@ pub fn spawn_cron(shard: Rc<Shard<ShardState>>) {
         loop {
             let hz = shard.state().config.settings.hz.max(1);
             cores::sleep(Duration::from_millis(1000 / hz as u64)).await;
+            if shard.id().0 == 0 {
+                if SHUTDOWN_REQUESTED.load(std::sync::atomic::Ordering::Acquire) {
+                    crate::warning!("User requested shutdown...");
+                    if prepare_shutdown(&shard, false, false, false).await {
+                        exit_now();
+                    }
+                    SHUTDOWN_REQUESTED.store(false, std::sync::atomic::Ordering::Release);
+                }
+                super::persistence::scheduled_save(&shard).await;
+            }
             if shard.lock_holder().is_some() {
                 continue;
             }

@@ -182,6 +182,19 @@ impl List {
         }
     }
 
+    /// The nodes from the head, for serialization: whether each is a plain
+    /// node (one large element) and its elements.
+    pub fn nodes(&self) -> impl Iterator<Item = (bool, Box<dyn DoubleEndedIterator<Item = &[u8]> + '_>)> + '_ {
+        self.nodes.iter().map(|n| (matches!(n, Node::Plain(_)), n.items()))
+    }
+
+    /// Appends `item` as a plain node of its own, as Redis loads a plain
+    /// quicklist node whatever the current threshold.
+    pub fn push_back_plain(&mut self, item: &[u8]) {
+        self.len += 1;
+        self.nodes.push_back(Node::Plain(item.into()));
+    }
+
     /// Elements from the head.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + '_ {
         self.nodes.iter().flat_map(|n| n.items())
