@@ -107,6 +107,10 @@ impl Connection {
             self.end += n;
             session.shard.state().stats.net_input_bytes += n as u64;
             let close = self.process(session).await;
+            if !session.wal_barrier().await {
+                // What these replies acknowledge is not on disk: never send them.
+                return Ok(());
+            }
             if !session.out.bytes.is_empty() {
                 if !session.authenticated {
                     // Redis closes a client that must still authenticate once

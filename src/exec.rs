@@ -77,6 +77,12 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
         reject(session, Some(spec), errors::OOM);
         return finish_reply(session, reply_start);
     }
+    if spec.flags.contains(Flags::WRITE) || spec.name == "ping" {
+        if let Some(error) = crate::persist::wal::write_error() {
+            reject(session, Some(spec), &format!("MISCONF Errors writing to the AOF file: {error}"));
+            return finish_reply(session, reply_start);
+        }
+    }
     {
         let mut info = session.info.borrow_mut();
         info.last_command.clear();
@@ -134,6 +140,7 @@ pub fn remote_batchable(session: &Session, argv: &Argv) -> Option<(ShardId, &'st
         || !session.authenticated
         || session.tx.is_some()
         || crate::families::client::pause_pending(session)
+        || crate::persist::wal::write_error().is_some()
     {
         return None;
     }

@@ -150,6 +150,16 @@ fn main() {
     families::server::mark_started();
     persist::mark_started(exec::now_ms());
     let snapshot = load_snapshot_file(&config);
+    let (wal_dir, wal_fsync) = persist::wal::settings(&config);
+    let wal_on = config.get("appendonly") == Some("yes");
+    let wal_segment = persist::wal::next_segment(&wal_dir);
+    if wal_on {
+        notice!(
+            "Write-ahead log on (appendfsync {}), in {}: replaying segments before {wal_segment}",
+            config.get("appendfsync").unwrap_or("everysec"),
+            wal_dir.display()
+        );
+    }
     families::server::install_signal_handlers();
     let read_buffer_bytes = perf.read_buffer_bytes;
     let backlog: i32 = config.get("tcp-backlog").and_then(|b| b.parse().ok()).unwrap_or(511);
@@ -165,6 +175,7 @@ fn main() {
                 let addrs = addrs.clone();
                 let ready = ready_sender.clone();
                 let snapshot = snapshot.clone();
+                let wal_dir = wal_dir.clone();
                 async move {
                     if let Some(image) = snapshot {
                         let start = std::time::Instant::now();
@@ -178,6 +189,27 @@ fn main() {
                             start.elapsed().as_secs_f64()
                         );
                     }
+                    if wal_on {
+                        let start = std::time::Instant::now();
+                        let mut state = shard.state();
+                        match persist::wal::replay_all(&mut state, &wal_dir, true) {
+                            Ok(stats) => notice!(
+                                "Shard {} replayed {} WAL records ({} keys set, {} deleted, {} torn tails cut) in {:.3} seconds",
+                                shard.id().0,
+                                stats.records,
+                                stats.keys_set,
+                                stats.keys_deleted,
+                                stats.torn_tails,
+                                start.elapsed().as_secs_f64()
+                            ),
+                            Err(error) => {
+                                warning!("Fatal error replaying the write-ahead log: {error}. Exiting.");
+                                std::process::exit(1);
+                            }
+                        }
+                        persist::wal::enable(&mut state, wal_dir.clone(), wal_fsync, wal_segment);
+                    }
+                    cores::spawn(persist::wal::supervise(shard.clone()));
                     let mut listeners = Vec::new();
                     for addr in &addrs {
                         match Listener::bind(*addr, backlog) {

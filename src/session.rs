@@ -56,6 +56,10 @@ pub struct Session {
     pub no_touch: bool,
     pub no_evict: bool,
     pub reply_mode: ReplyMode,
+    /// Shards (and their WAL epochs) whose changes this session's pending
+    /// replies may reflect: under `appendfsync always` the replies wait until
+    /// those are durable.
+    pub wal_wait: RefCell<Vec<(ShardId, u64)>>,
 }
 
 impl Session {
@@ -77,6 +81,7 @@ impl Session {
             no_touch: false,
             no_evict: false,
             reply_mode: ReplyMode::On,
+            wal_wait: RefCell::new(Vec::new()),
         }
     }
 
@@ -99,7 +104,46 @@ impl Session {
         R: Send + 'static,
         F: FnOnce(&mut ShardState) -> R + Send + 'static,
     {
-        self.shard.call(target, self.tx, f).await
+        let (result, epoch) = self
+            .shard
+            .call(target, self.tx, move |state: &mut ShardState| {
+                let result = f(state);
+                crate::persist::wal::kick(state);
+                (result, crate::persist::wal::uncommitted_epoch(state))
+            })
+            .await;
+        if let Some(epoch) = epoch {
+            self.note_wal_epoch(target, epoch);
+        }
+        result
+    }
+
+    /// Remembers that replies must wait for `epoch` of `target`'s WAL.
+    pub fn note_wal_epoch(&self, target: ShardId, epoch: u64) {
+        let mut waits = self.wal_wait.borrow_mut();
+        match waits.iter_mut().find(|(shard, _)| *shard == target) {
+            Some(wait) => wait.1 = wait.1.max(epoch),
+            None => waits.push((target, epoch)),
+        }
+    }
+
+    /// Before replies leave: notes the local shard's uncommitted changes and
+    /// waits until everything the replies may reflect is durable. False when
+    /// a WAL write failed: the replies must not be sent.
+    pub async fn wal_barrier(&mut self) -> bool {
+        let local = {
+            let state = self.shard.state();
+            crate::persist::wal::kick(&state);
+            crate::persist::wal::uncommitted_epoch(&state)
+        };
+        if let Some(epoch) = local {
+            self.note_wal_epoch(self.shard.id(), epoch);
+        }
+        if self.wal_wait.borrow().is_empty() {
+            return true;
+        }
+        let targets = std::mem::take(&mut *self.wal_wait.borrow_mut());
+        crate::persist::wal::barrier(&self.shard, &targets).await
     }
 
     /// Runs `f` on every shard (in shard order) and collects the results.

@@ -83,6 +83,8 @@ pub struct ShardState {
     pub list_packed_threshold: usize,
     /// Blocked clients of this shard and waiters on its keys.
     pub blocking: crate::blocking::Blocking,
+    /// The write-ahead log, when `appendonly` is on.
+    pub wal: Option<crate::persist::wal::ShardWal>,
 }
 
 impl ShardState {
@@ -91,7 +93,9 @@ impl ShardState {
         ShardState {
             id,
             shards,
-            dbs: (0..databases).map(|_| Db::default()).collect(),
+            dbs: (0..databases)
+                .map(Db::with_index)
+                .collect(),
             config,
             stats: ShardStats {
                 commands: vec![CommandStats::default(); crate::command::registry().all.len()],
@@ -103,6 +107,7 @@ impl ShardState {
             pause: None,
             list_packed_threshold: crate::types::list::DEFAULT_PACKED_THRESHOLD,
             blocking: Default::default(),
+            wal: None,
         }
     }
 

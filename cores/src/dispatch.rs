@@ -22,25 +22,60 @@ use std::rc::Rc;
 /// A unit of work run on another shard's state.
 pub type Job<S> = Box<dyn FnOnce(&mut S) -> Box<dyn Any + Send> + Send>;
 
+/// A job that answers later, through its `Responder` (for waits such as
+/// "until the WAL is durable"). It runs even while the shard is locked, so it
+/// must not change what a transaction could observe.
+pub type DeferredJob<S> = Box<dyn FnOnce(&mut S, Responder<S>) + Send>;
+
+/// Sends a deferred job's answer back to whoever called.
+pub struct Responder<S: 'static> {
+    to: ResponderTarget<S>,
+}
+
+enum ResponderTarget<S: 'static> {
+    Remote { shard: std::rc::Weak<Shard<S>>, from: usize, id: u64 },
+    Local(OneshotSender<Box<dyn Any + Send>>),
+}
+
+impl<S: 'static> Responder<S> {
+    pub fn reply<R: Send + 'static>(self, value: R) {
+        match self.to {
+            ResponderTarget::Remote { shard, from, id } => {
+                if let Some(shard) = shard.upgrade() {
+                    shard.send(
+                        from,
+                        Message::Reply {
+                            id,
+                            value: Box::new(value),
+                        },
+                    );
+                }
+            }
+            ResponderTarget::Local(sender) => sender.send(Box::new(value)),
+        }
+    }
+}
+
 /// Identifies one multi-shard transaction; unique across the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TxId(pub u64);
 
 /// A message on the mesh.
-pub enum Message<S> {
+pub enum Message<S: 'static> {
     Call { id: u64, tx: Option<TxId>, job: Job<S> },
+    CallDeferred { id: u64, job: DeferredJob<S> },
     Reply { id: u64, value: Box<dyn Any + Send> },
     Lock { id: u64, tx: TxId },
     Unlock { tx: TxId },
 }
 
-enum Waiter<S> {
+enum Waiter<S: 'static> {
     Remote { from: usize, id: u64, tx: TxId },
     Local { tx: TxId, granted: OneshotSender<()> },
     _Phantom(std::marker::PhantomData<S>),
 }
 
-struct LockState<S> {
+struct LockState<S: 'static> {
     holder: Option<TxId>,
     waiters: VecDeque<Waiter<S>>,
     deferred: VecDeque<(usize, u64, Job<S>)>,
@@ -48,7 +83,7 @@ struct LockState<S> {
 
 /// One shard's handle: its state, its mesh endpoints and its lock. Shared by
 /// every task on the shard's executor through `Rc`.
-pub struct Shard<S> {
+pub struct Shard<S: 'static> {
     id: ShardId,
     count: usize,
     state: RefCell<S>,
@@ -145,6 +180,30 @@ impl<S: 'static> Shard<S> {
         self.send(target.0 as usize, Message::Call { id, tx, job });
         let value = receiver.await.expect("shard reply channel closed");
         *value.downcast::<R>().expect("shard reply of the wrong type")
+    }
+
+    /// Runs `f` on `target`'s state with a responder; returns the value the
+    /// responder is given, whenever that happens.
+    pub async fn call_deferred<R, F>(self: &Rc<Self>, target: ShardId, f: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut S, Responder<S>) + Send + 'static,
+    {
+        let (sender, receiver) = oneshot();
+        if target == self.id {
+            f(
+                &mut self.state.borrow_mut(),
+                Responder {
+                    to: ResponderTarget::Local(sender),
+                },
+            );
+        } else {
+            let id = self.next_request_id();
+            self.pending.borrow_mut().insert(id, sender);
+            self.send(target.0 as usize, Message::CallDeferred { id, job: Box::new(f) });
+        }
+        let value = receiver.await.expect("deferred reply dropped");
+        *value.downcast::<R>().expect("deferred reply of the wrong type")
     }
 
     /// Locks shard `target` for `tx`; returns when granted.
@@ -270,8 +329,18 @@ impl<S: 'static> Shard<S> {
         }
     }
 
-    fn handle(&self, from: usize, message: Message<S>) {
+    fn handle(self: &Rc<Self>, from: usize, message: Message<S>) {
         match message {
+            Message::CallDeferred { id, job } => {
+                let responder = Responder {
+                    to: ResponderTarget::Remote {
+                        shard: Rc::downgrade(self),
+                        from,
+                        id,
+                    },
+                };
+                job(&mut self.state.borrow_mut(), responder);
+            }
             Message::Call { id, tx, job } => {
                 let mut lock = self.lock.borrow_mut();
                 if lock.holder.is_some() && lock.holder != tx {

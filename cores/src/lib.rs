@@ -5,11 +5,12 @@
 //! so a seeded simulator can drive the same code later.
 
 pub mod dispatch;
+pub mod disk;
 pub mod net;
 pub mod seam;
 pub mod sync;
 
-pub use dispatch::{Shard, TxId};
+pub use dispatch::{Responder, Shard, TxId};
 
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
@@ -125,6 +126,11 @@ pub fn spawn<F: Future<Output = ()> + 'static>(future: F) {
 /// Yields to other tasks if this one has run long enough.
 pub async fn yield_if_needed() {
     glommio::yield_if_needed().await;
+}
+
+/// Yields to the other ready tasks of this executor once.
+pub async fn yield_now() {
+    futures_lite::future::yield_now().await;
 }
 
 /// Sleeps on the current executor.

@@ -614,18 +614,27 @@ fn flushall(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
         let targets = session.all_shards();
         session
             .locked(&targets, async |s: &mut Session| {
-                s.call_all(|state: &mut ShardState| {
-                    let now = crate::exec::now_ms();
-                    for db in state.dbs.iter_mut() {
-                        db.flush(now);
-                    }
-                })
-                .await;
+                let segments = s
+                    .call_all(|state: &mut ShardState| {
+                        let now = crate::exec::now_ms();
+                        let saving = !state.config.settings.save.is_empty();
+                        for db in state.dbs.iter_mut() {
+                            db.flush(now);
+                            if saving {
+                                // The empty dataset is saved below: nothing is unsaved.
+                                db.stats.dirty = 0;
+                            }
+                        }
+                        saving.then(|| crate::persist::wal::rotate_for_snapshot(state, now))
+                    })
+                    .await;
                 // Redis saves the emptied dataset right away when save
                 // points exist, so a restart does not bring the keys back.
-                let state = s.shard.state();
-                if !state.config.settings.save.is_empty() {
-                    super::persistence::save_empty(&state);
+                let saved = segments[0].is_some() && super::persistence::save_empty(&s.shard.state());
+                if saved {
+                    let segment = segments.iter().flatten().copied().min().unwrap_or(0);
+                    s.call_all(move |state: &mut ShardState| crate::persist::wal::snapshot_written(state, segment))
+                        .await;
                 }
             })
             .await;

@@ -7,7 +7,7 @@
 use crate::command::{asynchronous, keyed, CommandDef, Ctx, LocalFuture};
 use crate::errors;
 use crate::keyspace::db::lru_clock;
-use crate::persist::{self, value::LoadLimits, ShardPart};
+use crate::persist::{self, ShardPart};
 use crate::resp::parse::parse_i64;
 use crate::resp::Argv;
 use crate::session::Session;
@@ -33,6 +33,7 @@ const BGSAVE_RETRY_DELAY_MS: u64 = 5_000;
 pub struct Snapshot {
     pub image: Vec<u8>,
     dirty: Arc<Vec<Vec<u64>>>,
+    wal_segment: u64,
 }
 
 /// Serializes every shard under one lock on all of them.
@@ -60,17 +61,24 @@ fn all_shards(shard: &Shard<ShardState>) -> Vec<ShardId> {
 
 fn build_snapshot(parts: Vec<ShardPart>) -> Snapshot {
     let image = persist::assemble(&parts, crate::exec::now_ms(), crate::memory::used_bytes());
+    let wal_segment = parts.iter().map(|p| p.wal_segment).min().unwrap_or(0);
     let dirty = Arc::new(parts.into_iter().map(|p| p.dirty).collect());
-    Snapshot { image, dirty }
+    Snapshot {
+        image,
+        dirty,
+        wal_segment,
+    }
 }
 
-/// Marks the snapshot's changes saved on every shard.
-async fn settle_dirty(shard: &Shard<ShardState>, all: Vec<ShardId>, dirty: Arc<Vec<Vec<u64>>>) {
+/// Once a snapshot is on disk: its changes are saved on every shard, and
+/// the WAL segments it covers can go.
+async fn settle(shard: &Shard<ShardState>, all: Vec<ShardId>, dirty: Arc<Vec<Vec<u64>>>, wal_segment: u64) {
     for target in all {
         let dirty = dirty.clone();
         shard
             .call(target, None, move |state: &mut ShardState| {
-                persist::subtract_dirty(state, &dirty[state.id.0 as usize])
+                persist::subtract_dirty(state, &dirty[state.id.0 as usize]);
+                persist::wal::snapshot_written(state, wal_segment);
             })
             .await;
     }
@@ -95,7 +103,7 @@ pub async fn save_now(shard: &Shard<ShardState>) -> bool {
         }
     };
     if ok {
-        settle_dirty(shard, all_shards(shard), snapshot.dirty).await;
+        settle(shard, all_shards(shard), snapshot.dirty, snapshot.wal_segment).await;
     }
     persist::record_save(ok, crate::exec::now_ms(), None);
     ok
@@ -123,7 +131,11 @@ pub async fn start_bgsave(shard: &Rc<Shard<ShardState>>) -> bool {
 
 fn spawn_writer(shard: Rc<Shard<ShardState>>, all: Vec<ShardId>, snapshot: Snapshot, path: String, started: u64) {
     let (sender, receiver) = std::sync::mpsc::channel();
-    let Snapshot { image, dirty } = snapshot;
+    let Snapshot {
+        image,
+        dirty,
+        wal_segment,
+    } = snapshot;
     let spawned = std::thread::Builder::new()
         .name("tessera-bgsave".into())
         .spawn(move || {
@@ -145,7 +157,7 @@ fn spawn_writer(shard: Rc<Shard<ShardState>>, all: Vec<ShardId>, snapshot: Snaps
         let ok = match result {
             Ok(()) => {
                 crate::notice!("Background saving terminated with success");
-                settle_dirty(&shard, all, dirty).await;
+                settle(&shard, all, dirty, wal_segment).await;
                 true
             }
             Err(error) => {
@@ -194,17 +206,6 @@ fn lastsave_command(session: &mut Session, _argv: crate::OwnedArgv) -> LocalFutu
     Box::pin(async move {
         session.out.int(persist::facts().last_save_unix_s as i64);
     })
-}
-
-/// Loading limits from a shard's configuration.
-pub fn load_limits(state: &ShardState) -> LoadLimits {
-    LoadLimits {
-        encodings: state.config.settings.encodings,
-        list: crate::types::list::ListLimits {
-            fill: state.config.settings.encodings.list_max_listpack_size,
-            packed_threshold: state.list_packed_threshold,
-        },
-    }
 }
 
 fn dump(ctx: &mut Ctx, argv: &Argv) {
@@ -269,7 +270,7 @@ fn restore(ctx: &mut Ctx, argv: &Argv) {
     if wal::rdb::verify_dump(payload).is_none() {
         return ctx.out.error("ERR DUMP payload version or checksum are wrong");
     }
-    let limits = load_limits(ctx.state);
+    let limits = persist::load_limits_of(ctx.state);
     let Some(value) = persist::value::undump(payload, &limits) else {
         return ctx.out.error("ERR Bad data format");
     };
@@ -311,6 +312,9 @@ pub async fn debug_reload(session: &mut Session, merge: bool, flush: bool, save:
                     return Err("ERR Error trying to save the DB, check server logs.");
                 }
                 persist::record_save(true, crate::exec::now_ms(), None);
+                let segment = snapshot.wal_segment;
+                s.call_all(move |state: &mut ShardState| persist::wal::snapshot_written(state, segment))
+                    .await;
             }
             let image = match std::fs::read(&path) {
                 Ok(image) => Arc::new(image),
@@ -355,7 +359,7 @@ pub async fn debug_reload(session: &mut Session, merge: bool, flush: bool, save:
 
 /// Writes the empty snapshot FLUSHALL leaves when save points exist (Redis
 /// saves right after flushing).
-pub fn save_empty(state: &ShardState) {
+pub fn save_empty(state: &ShardState) -> bool {
     let parts: Vec<ShardPart> = Vec::new();
     let image = persist::assemble(&parts, crate::exec::now_ms(), crate::memory::used_bytes());
     let path = persist::snapshot_path(state);
@@ -363,10 +367,12 @@ pub fn save_empty(state: &ShardState) {
         Ok(()) => {
             crate::notice!("DB saved on disk");
             persist::record_save(true, crate::exec::now_ms(), None);
+            true
         }
         Err(error) => {
             crate::warning!("Error saving the DB after FLUSHALL: {error}");
             persist::record_save(false, crate::exec::now_ms(), None);
+            false
         }
     }
 }

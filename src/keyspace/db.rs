@@ -3,7 +3,9 @@
 
 use super::table::{Keyed, Table};
 use super::{CompactBytes, Value};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -75,9 +77,50 @@ pub struct Db {
     /// them written since the shard last served its blocked clients.
     pub blocked: std::collections::HashSet<Vec<u8>>,
     pub ready: Vec<Vec<u8>>,
+    /// This database's index, and the shard's write-ahead journal when
+    /// `appendonly` is on: every change is noted there for the next group
+    /// commit.
+    pub index: usize,
+    pub journal: Option<Rc<RefCell<Journal>>>,
+}
+
+/// What changed on a shard since its last WAL group: structural operations
+/// in order, and per database the keys whose final state must be logged.
+#[derive(Default)]
+pub struct Journal {
+    pub ops: Vec<JournalOp>,
+    pub keys: Vec<HashSet<Vec<u8>>>,
+}
+
+/// Changes to whole databases, replayed in order before key states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalOp {
+    Flush(usize),
+    Swap(usize, usize),
+}
+
+impl Journal {
+    pub fn new(databases: usize) -> Journal {
+        Journal {
+            ops: Vec::new(),
+            keys: (0..databases).map(|_| HashSet::new()).collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.keys.iter().all(|k| k.is_empty())
+    }
 }
 
 impl Db {
+    /// An empty database that knows its index (for the WAL journal).
+    pub fn with_index(index: usize) -> Db {
+        Db {
+            index,
+            ..Db::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -153,6 +196,13 @@ impl Db {
     /// Signals that `key` changed: WATCH flags and the dirty counter.
     pub fn modified(&mut self, key: &[u8]) {
         self.stats.dirty += 1;
+        if let Some(journal) = &self.journal {
+            let mut journal = journal.borrow_mut();
+            let keys = &mut journal.keys[self.index];
+            if !keys.contains(key) {
+                keys.insert(key.to_vec());
+            }
+        }
         self.touch_watched(key);
         self.signal_ready(key);
         if let Some(recorded) = self.recorded.as_mut() {
@@ -359,6 +409,11 @@ impl Db {
         self.touch_all_watched(None, now_ms);
         let removed = self.entries.len();
         self.stats.dirty += removed as u64;
+        if let Some(journal) = &self.journal {
+            let mut journal = journal.borrow_mut();
+            journal.keys[self.index].clear();
+            journal.ops.push(JournalOp::Flush(self.index));
+        }
         self.entries.clear();
         self.expires.clear();
         self.expire_cursor = 0;
@@ -370,6 +425,11 @@ impl Db {
         std::mem::swap(&mut self.entries, &mut other.entries);
         std::mem::swap(&mut self.expires, &mut other.expires);
         std::mem::swap(&mut self.expire_cursor, &mut other.expire_cursor);
+        if let Some(journal) = &self.journal {
+            let mut journal = journal.borrow_mut();
+            journal.keys.swap(self.index, other.index);
+            journal.ops.push(JournalOp::Swap(self.index, other.index));
+        }
         // Blocked clients stay with their database index: its new contents
         // may serve them.
         for db in [self, other] {

@@ -6,6 +6,7 @@
 //! live here too.
 
 pub mod value;
+pub mod wal;
 
 use crate::keyspace::db::lru_clock;
 use crate::shard::ShardState;
@@ -13,7 +14,7 @@ use crate::slot::key_shard;
 use std::io::Write;
 use std::sync::Mutex;
 use value::LoadLimits;
-use wal::rdb::{self, RdbError, RdbReader, RdbWriter};
+use ::wal::rdb::{self, RdbError, RdbReader, RdbWriter};
 
 /// The version string written in the `redis-ver` aux field: the Redis
 /// version whose format and semantics Tessera follows.
@@ -64,10 +65,16 @@ pub struct DbPart {
 pub struct ShardPart {
     pub dbs: Vec<DbPart>,
     pub dirty: Vec<u64>,
+    /// The WAL segment the shard moved to at this point: older segments are
+    /// covered by this snapshot.
+    pub wal_segment: u64,
 }
 
-/// Serializes every key of this shard, as RDB key records.
-pub fn serialize_shard(state: &ShardState) -> ShardPart {
+/// Serializes every key of this shard, as RDB key records, and moves its WAL
+/// to a new segment at this same point.
+pub fn serialize_shard(state: &mut ShardState) -> ShardPart {
+    let wal_segment = wal::rotate_for_snapshot(state, crate::exec::now_ms());
+    let state = &*state;
     let compress = state.config.get("rdbcompression") != Some("no");
     let mut dbs = Vec::with_capacity(state.dbs.len());
     let mut dirty = Vec::with_capacity(state.dbs.len());
@@ -91,7 +98,7 @@ pub fn serialize_shard(state: &ShardState) -> ShardPart {
         });
         dirty.push(db.stats.dirty);
     }
-    ShardPart { dbs, dirty }
+    ShardPart { dbs, dirty, wal_segment }
 }
 
 /// Assembles the shards' parts into one RDB file image.
@@ -128,7 +135,7 @@ pub fn assemble(parts: &[ShardPart], now_ms: u64, used_memory: u64) -> Vec<u8> {
         }
     }
     w.u8(rdb::OPCODE_EOF);
-    let crc = wal::crc64::crc64(0, &w.buf);
+    let crc = ::wal::crc64::crc64(0, &w.buf);
     w.u64_le(crc);
     w.buf
 }
@@ -195,6 +202,17 @@ pub fn subtract_dirty(state: &mut ShardState, dirty: &[u64]) {
     }
 }
 
+/// Loading limits from a shard's configuration.
+pub fn load_limits_of(state: &ShardState) -> LoadLimits {
+    LoadLimits {
+        encodings: state.config.settings.encodings,
+        list: crate::types::list::ListLimits {
+            fill: state.config.settings.encodings.list_max_listpack_size,
+            packed_threshold: state.list_packed_threshold,
+        },
+    }
+}
+
 /// What loading found.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadStats {
@@ -237,7 +255,7 @@ pub fn check_image(image: &[u8]) -> Result<u16, RdbError> {
         let mut crc = [0u8; 8];
         crc.copy_from_slice(tail);
         let expected = u64::from_le_bytes(crc);
-        if expected != 0 && expected != wal::crc64::crc64(0, body) {
+        if expected != 0 && expected != ::wal::crc64::crc64(0, body) {
             return Err(RdbError {
                 offset: body.len(),
                 what: "wrong RDB checksum",
@@ -258,13 +276,7 @@ pub fn load_shard(state: &mut ShardState, image: &[u8], now_ms: u64, merge: bool
         offset: base + r.offset(),
         what,
     };
-    let limits = LoadLimits {
-        encodings: state.config.settings.encodings,
-        list: crate::types::list::ListLimits {
-            fill: state.config.settings.encodings.list_max_listpack_size,
-            packed_threshold: state.list_packed_threshold,
-        },
-    };
+    let limits = load_limits_of(state);
     let mut stats = LoadStats::default();
     let mut db = 0usize;
     let mut expire_at: Option<u64> = None;

@@ -5,6 +5,7 @@
 pub mod crc64;
 pub mod intset;
 pub mod listpack;
+pub mod log;
 pub mod lzf;
 pub mod rdb;
 pub mod ziplist;

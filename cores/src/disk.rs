@@ -1,0 +1,118 @@
+//! The disk seam: an append-and-sync file as the write-ahead log needs it,
+//! with glommio's buffered file (io_uring writes and fdatasync that do not
+//! block the executor) in production and an in-memory file with injected
+//! faults for seeded simulation.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+
+/// A file the WAL writes at explicit offsets and syncs.
+pub trait Disk {
+    /// Writes all of `buf` at `pos`.
+    fn write_at(&self, buf: Vec<u8>, pos: u64) -> impl Future<Output = io::Result<()>>;
+    /// Makes everything written so far durable (fdatasync).
+    fn sync(&self) -> impl Future<Output = io::Result<()>>;
+}
+
+/// A file on the real disk, through glommio.
+pub struct GlommioFile {
+    file: glommio::io::BufferedFile,
+}
+
+impl GlommioFile {
+    /// Opens `path` for writing, creating it if needed (never truncating).
+    pub async fn open(path: &std::path::Path) -> io::Result<GlommioFile> {
+        let file = glommio::io::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .buffered_open(path)
+            .await
+            .map_err(io::Error::from)?;
+        Ok(GlommioFile { file })
+    }
+}
+
+impl Disk for GlommioFile {
+    async fn write_at(&self, mut buf: Vec<u8>, mut pos: u64) -> io::Result<()> {
+        // A short write (disk full) is retried for the rest, then reported.
+        loop {
+            let len = buf.len();
+            let written = self.file.write_at(buf.clone(), pos).await.map_err(io::Error::from)?;
+            if written == len {
+                return Ok(());
+            }
+            if written == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to the WAL"));
+            }
+            buf.drain(..written);
+            pos += written as u64;
+        }
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        self.file.fdatasync().await.map_err(io::Error::from)
+    }
+}
+
+/// What a simulated file holds: bytes written, and the prefix of them that
+/// a crash cannot lose.
+#[derive(Default, Debug)]
+pub struct MemFileState {
+    pub written: Vec<u8>,
+    pub durable: Vec<u8>,
+    /// The next write fails (after storing a torn prefix of this many bytes).
+    pub fail_next_write: Option<usize>,
+    /// The next sync fails.
+    pub fail_next_sync: bool,
+}
+
+impl MemFileState {
+    /// A crash: what survives is the durable image, plus (for a torn write
+    /// the OS had partly flushed) `extra` more bytes of what was written.
+    pub fn crash(&mut self, extra: usize) {
+        let mut image = self.durable.clone();
+        if self.written.len() > image.len() {
+            let keep = (self.written.len() - image.len()).min(extra);
+            let start = image.len();
+            image.extend_from_slice(&self.written[start..start + keep]);
+        }
+        self.written = image.clone();
+        self.durable = image;
+    }
+}
+
+/// An in-memory file with injectable faults, shared with the test driving it.
+#[derive(Clone, Default)]
+pub struct MemFile {
+    pub state: Rc<RefCell<MemFileState>>,
+}
+
+impl Disk for MemFile {
+    async fn write_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()> {
+        let mut state = self.state.borrow_mut();
+        let pos = pos as usize;
+        let (buf, fail) = match state.fail_next_write.take() {
+            Some(torn) => (&buf[..torn.min(buf.len())], true),
+            None => (&buf[..], false),
+        };
+        if state.written.len() < pos + buf.len() {
+            state.written.resize(pos + buf.len(), 0);
+        }
+        state.written[pos..pos + buf.len()].copy_from_slice(buf);
+        if fail {
+            return Err(io::Error::other("injected write failure"));
+        }
+        Ok(())
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        let mut state = self.state.borrow_mut();
+        if std::mem::take(&mut state.fail_next_sync) {
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        state.durable = state.written.clone();
+        Ok(())
+    }
+}
