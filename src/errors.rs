@@ -42,8 +42,6 @@ pub const LFU_IDLETIME: &str = "ERR An LFU maxmemory policy is selected, idle ti
 pub const LFU_FREQ: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 pub const DEBUG_RELOAD_OPTIONS: &str = "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.";
 pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
-/// DEBUG LOADAOF needs the append-only file, which Tessera does not have yet.
-pub const DEBUG_NO_AOF: &str = "ERR DEBUG LOADAOF needs the append-only file, which this server does not have yet";
 pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
 pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
 

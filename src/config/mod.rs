@@ -42,6 +42,10 @@ const ACTED_ON: &[&str] = &[
     "save",
     "dbfilename",
     "rdbcompression",
+    // The write-ahead log (src/persist/wal.rs).
+    "appendonly",
+    "appendfsync",
+    "appenddirname",
     // Collection encodings (config::Encodings).
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
@@ -54,7 +58,7 @@ const ACTED_ON: &[&str] = &[
 
 /// CONFIG SET values Tessera refuses because accepting them would promise
 /// behaviour that does not exist (durability), as (directive, value, reason).
-const REFUSED_VALUES: &[(&str, &str, &str)] = &[("appendonly", "yes", "Tessera does not support AOF persistence yet")];
+const REFUSED_VALUES: &[(&str, &str, &str)] = &[];
 
 /// Why CONFIG SET of `name` to `value` is refused, if it is.
 pub fn refused_value(name: &str, value: &str) -> Option<&'static str> {

@@ -156,9 +156,30 @@ fn config_set(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             Ok(next) => next,
             Err(message) => return session.out.error(&message),
         };
+        let (was_on, was_fsync) = {
+            let state = session.shard.state();
+            (state.config.get("appendonly") == Some("yes"), state.config.get("appendfsync").map(String::from))
+        };
+        let now_on = next.get("appendonly") == Some("yes");
+        let fsync = next.get("appendfsync").map(String::from);
         session
             .call_all(move |state: &mut ShardState| state.config = next.clone())
             .await;
+        if fsync != was_fsync {
+            let policy = crate::persist::wal::Fsync::parse(fsync.as_deref().unwrap_or("everysec"));
+            session
+                .call_all(move |state: &mut ShardState| {
+                    if let Some(wal) = state.wal.as_mut() {
+                        wal.fsync = policy;
+                    }
+                })
+                .await;
+        }
+        if now_on && !was_on {
+            super::persistence::turn_wal_on(&session.shard).await;
+        } else if was_on && !now_on {
+            super::persistence::turn_wal_off(session).await;
+        }
         session.out.ok();
     })
 }

@@ -1,8 +1,8 @@
 //! DEBUG: the subcommands Tessera can do for real. SET-ACTIVE-EXPIRE (every
 //! shard), SLEEP (blocks this shard's executor, as Redis blocks its thread),
 //! OBJECT (Redis's line format with this server's own facts), POPULATE,
-//! QUICKLIST-PACKED-THRESHOLD (every shard), RELOAD, LOG, ERROR, HELP.
-//! LOADAOF needs the append-only file and answers an error.
+//! QUICKLIST-PACKED-THRESHOLD (every shard), RELOAD, LOG, ERROR, HELP,
+//! LOADAOF (the snapshot file and the write-ahead log).
 
 use crate::command::{asynchronous, CommandDef, LocalFuture};
 use crate::errors;
@@ -129,7 +129,10 @@ fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     Err(message) => session.out.error(message),
                 }
             }
-            (b"loadaof", _) => session.out.error(errors::DEBUG_NO_AOF),
+            (b"loadaof", _) => match super::persistence::debug_loadaof(session).await {
+                Ok(()) => session.out.ok(),
+                Err(message) => session.out.error(message),
+            },
             (b"log", 3) => {
                 crate::warning!("DEBUG LOG: {}", String::from_utf8_lossy(argv.get(2)));
                 session.out.ok();

@@ -21,6 +21,7 @@ pub static COMMANDS: &[CommandDef] = &[
     asynchronous("save", save_command),
     asynchronous("bgsave", bgsave_command),
     asynchronous("lastsave", lastsave_command),
+    asynchronous("bgrewriteaof", bgrewriteaof_command),
     keyed("dump", dump),
     keyed("restore", restore),
 ];
@@ -424,4 +425,135 @@ pub async fn scheduled_save(shard: &Rc<Shard<ShardState>>) {
         crate::notice!("{changes} changes in {seconds} seconds. Saving...");
         start_bgsave(shard).await;
     }
+}
+
+/// BGREWRITEAOF: the WAL's compaction is a snapshot (every shard moves to a
+/// new segment at the snapshot's point, older segments are deleted once it
+/// is written).
+fn bgrewriteaof_command(session: &mut Session, _argv: crate::OwnedArgv) -> LocalFuture<'_> {
+    Box::pin(async move {
+        if persist::facts().bgsave_in_progress {
+            // Redis schedules one after the running save; the running one
+            // already compacts the log up to its own point.
+            return session.out.simple("Background append only file rewriting scheduled");
+        }
+        if start_bgsave(&session.shard).await {
+            persist::record_rewrite();
+            session.out.simple("Background append only file rewriting started");
+        } else {
+            session.out.error("ERR Background append only file rewriting already in progress");
+        }
+    })
+}
+
+/// CONFIG SET appendonly yes at run time: under one lock on every shard,
+/// start journaling and take the snapshot the log will follow (Redis starts
+/// an AOF rewrite the same way); the snapshot is written in the background.
+pub async fn turn_wal_on(shard: &Rc<Shard<ShardState>>) {
+    let started = crate::exec::now_ms();
+    let (dir, fsync) = persist::wal::settings(&shard.state().config);
+    let segment = persist::wal::next_segment(&dir);
+    let all = all_shards(shard);
+    let tx = shard.new_tx();
+    shard.lock_all(&all, tx).await;
+    let mut parts = Vec::with_capacity(all.len());
+    for &target in &all {
+        let dir = dir.clone();
+        parts.push(
+            shard
+                .call(target, Some(tx), move |state: &mut ShardState| {
+                    if state.wal.is_none() {
+                        persist::wal::enable(state, dir, fsync, segment);
+                    }
+                    persist::serialize_shard(state)
+                })
+                .await,
+        );
+    }
+    shard.unlock_all(&all, tx);
+    crate::notice!("Write-ahead log turned on (appendfsync {fsync:?}): writing its base snapshot");
+    let snapshot = build_snapshot(parts);
+    let path = persist::snapshot_path(&shard.state());
+    if !persist::begin_bgsave(started) {
+        // A save is running: write this base snapshot in the foreground.
+        if let Err(error) = persist::write_file(&path, &snapshot.image) {
+            crate::warning!("Writing the WAL's base snapshot failed: {error}");
+        } else {
+            settle(shard, all.clone(), snapshot.dirty, snapshot.wal_segment).await;
+        }
+        return;
+    }
+    persist::record_rewrite();
+    spawn_writer(shard.clone(), all, snapshot, path, started);
+}
+
+/// CONFIG SET appendonly no: stop journaling; each commit task writes what
+/// is pending and stops.
+pub async fn turn_wal_off(session: &mut Session) {
+    session
+        .call_all(|state: &mut ShardState| persist::wal::disable(state))
+        .await;
+    crate::notice!("Write-ahead log turned off");
+}
+
+/// Waits until every shard has written (and synced) what it journaled.
+pub async fn flush_wal(shard: &Rc<Shard<ShardState>>) {
+    for target in all_shards(shard) {
+        let _: bool = shard
+            .call_deferred(target, |state: &mut ShardState, responder| {
+                let epoch = state.wal.as_ref().map_or(0, |w| w.open_epoch);
+                persist::wal::wait_durable(state, epoch, responder)
+            })
+            .await;
+    }
+}
+
+/// DEBUG LOADAOF: write out the log, then empty the dataset and rebuild it
+/// from the snapshot file and the log, every shard locked.
+pub async fn debug_loadaof(session: &mut Session) -> Result<(), &'static str> {
+    flush_wal(&session.shard).await;
+    let all = session.all_shards();
+    let path = persist::snapshot_path(&session.shard.state());
+    let (dir, _) = persist::wal::settings(&session.shard.state().config);
+    let image = match std::fs::read(&path) {
+        Ok(image) => Some(Arc::new(image)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            crate::warning!("Failed reading {path} for DEBUG LOADAOF: {error}");
+            return Err("ERR Error trying to load the AOF, check server logs.");
+        }
+    };
+    let results = session
+        .locked(&all, async |s: &mut Session| {
+            s.call_all(move |state: &mut ShardState| {
+                let now = crate::exec::now_ms();
+                // The reload rebuilds what the files already hold: nothing to log.
+                let journals: Vec<_> = state.dbs.iter_mut().map(|db| db.journal.take()).collect();
+                for db in state.dbs.iter_mut() {
+                    db.flush(now);
+                }
+                let mut result = Ok(());
+                if let Some(image) = &image {
+                    result = persist::load_shard(state, image, now, false).map(|_| ()).map_err(|e| e.to_string());
+                }
+                if result.is_ok() {
+                    result = persist::wal::replay_all(state, &dir, false).map(|_| ());
+                }
+                for (db, journal) in state.dbs.iter_mut().zip(journals) {
+                    db.journal = journal;
+                    db.stats.dirty = 0;
+                }
+                result
+            })
+            .await
+        })
+        .await;
+    for result in results {
+        if let Err(error) = result {
+            crate::warning!("DEBUG LOADAOF failed: {error}");
+            return Err("ERR Error trying to load the AOF, check server logs.");
+        }
+    }
+    crate::warning!("Append Only File loaded by DEBUG LOADAOF");
+    Ok(())
 }

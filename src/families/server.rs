@@ -249,6 +249,7 @@ struct ShardReport {
     misses: u64,
     expired: u64,
     dirty: u64,
+    wal_bytes: u64,
 }
 
 fn shard_report(state: &mut ShardState) -> ShardReport {
@@ -289,6 +290,7 @@ fn shard_report(state: &mut ShardState) -> ShardReport {
         misses: 0,
         expired: 0,
         dirty: 0,
+        wal_bytes: state.wal.as_ref().map_or(0, |w| w.written_bytes),
     };
     for db in &state.dbs {
         let ttl_sum: u128 = db.expires.iter().map(|e| e.at_ms.saturating_sub(now) as u128).sum();
@@ -539,14 +541,27 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                 };
                 line!("rdb_current_bgsave_time_sec:{current}");
                 line!("rdb_saves:{}", saves.saves);
-                line!("aof_enabled:0");
-                line!("aof_rewrite_in_progress:0");
+                let aof_on = state.config.get("appendonly") == Some("yes");
+                let write_error = crate::persist::wal::write_error();
+                line!("aof_enabled:{}", aof_on as u8);
+                line!("aof_rewrite_in_progress:{}", saves.bgsave_in_progress as u8);
                 line!("aof_rewrite_scheduled:0");
-                line!("aof_last_rewrite_time_sec:-1");
-                line!("aof_current_rewrite_time_sec:-1");
-                line!("aof_last_bgrewrite_status:ok");
-                line!("aof_rewrites:0");
-                line!("aof_last_write_status:ok");
+                line!("aof_last_rewrite_time_sec:{}", saves.last_bgsave_time_s);
+                line!("aof_current_rewrite_time_sec:{current}");
+                line!("aof_last_bgrewrite_status:{}", if saves.last_bgsave_ok { "ok" } else { "err" });
+                line!("aof_rewrites:{}", saves.rewrites);
+                line!("aof_last_write_status:{}", if write_error.is_some() { "err" } else { "ok" });
+                line!("aof_last_cow_size:0");
+                line!("module_fork_in_progress:0");
+                line!("module_fork_last_cow_size:0");
+                if aof_on {
+                    line!("aof_current_size:{}", sum(|r| r.wal_bytes));
+                    line!("aof_base_size:0");
+                    line!("aof_pending_rewrite:0");
+                    line!("aof_buffer_length:0");
+                    line!("aof_pending_bio_fsync:0");
+                    line!("aof_delayed_fsync:0");
+                }
             }
             "stats" => {
                 line!("# Stats");
@@ -708,6 +723,13 @@ fn shutdown_command(session: &mut Session, argv: crate::OwnedArgv) -> crate::com
 /// Saves before exiting when asked (SAVE) or when save points exist (unless
 /// NOSAVE). Returns false when the save failed and FORCE was not given.
 pub async fn prepare_shutdown(shard: &Rc<Shard<ShardState>>, save: bool, nosave: bool, force: bool) -> bool {
+    if shard.state().wal.is_some() {
+        // Whatever the fsync policy, what was journaled reaches the disk.
+        super::persistence::flush_wal(shard).await;
+        let (dir, _) = crate::persist::wal::settings(&shard.state().config);
+        crate::persist::wal::sync_files(&dir);
+        crate::notice!("Write-ahead log synced before exiting.");
+    }
     let has_points = !shard.state().config.settings.save.is_empty();
     if nosave || !(save || has_points) {
         return true;

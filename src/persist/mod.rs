@@ -29,6 +29,7 @@ pub struct SaveFacts {
     pub bgsave_started_ms: u64,
     pub last_bgsave_time_s: i64,
     pub saves: u64,
+    pub rewrites: u64,
 }
 
 static FACTS: Mutex<SaveFacts> = Mutex::new(SaveFacts {
@@ -38,7 +39,13 @@ static FACTS: Mutex<SaveFacts> = Mutex::new(SaveFacts {
     bgsave_started_ms: 0,
     last_bgsave_time_s: -1,
     saves: 0,
+    rewrites: 0,
 });
+
+/// Counts a WAL compaction (INFO aof_rewrites).
+pub fn record_rewrite() {
+    update(|f| f.rewrites += 1);
+}
 
 pub fn facts() -> SaveFacts {
     FACTS.lock().expect("save facts lock").clone()

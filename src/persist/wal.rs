@@ -638,6 +638,15 @@ fn swap_filtered(dbs: &mut [Db], a: usize, b: usize, owned: &dyn Fn(&[u8]) -> bo
     }
 }
 
+/// Syncs every WAL file in `dir` (at shutdown, whatever the policy).
+pub fn sync_files(dir: &Path) {
+    for file in list_segments(dir) {
+        if let Err(error) = std::fs::File::open(&file.path).and_then(|f| f.sync_all()) {
+            crate::warning!("Could not sync {}: {error}", file.path.display());
+        }
+    }
+}
+
 /// The next segment number after what `dir` holds.
 pub fn next_segment(dir: &Path) -> u64 {
     list_segments(dir).iter().map(|f| f.segment).max().map_or(1, |s| s + 1)
