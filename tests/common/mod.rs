@@ -16,6 +16,9 @@ pub struct Server {
     pub port: u16,
     pub shards: usize,
     pub dir: std::path::PathBuf,
+    /// Whether dropping the server removes `dir` (false for a directory the
+    /// test keeps across restarts).
+    pub owns_dir: bool,
 }
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
@@ -84,6 +87,27 @@ impl Server {
     fn try_start(shards: usize, extra: &[&str]) -> Option<Server> {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("tessera-test-{}-{}", std::process::id(), port));
+        Self::try_start_in(dir, true, port, shards, extra)
+    }
+
+    /// Starts tessera working in `dir` (kept on drop), e.g. to restart it on
+    /// the files a previous run left.
+    pub fn start_in(dir: &std::path::Path, shards: usize, extra: &[&str]) -> Server {
+        for _ in 0..5 {
+            if let Some(server) = Self::try_start_in(dir.to_path_buf(), false, free_port(), shards, extra) {
+                return server;
+            }
+        }
+        panic!("tessera did not start after 5 tries");
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn try_start_in(dir: std::path::PathBuf, owns_dir: bool, port: u16, shards: usize, extra: &[&str]) -> Option<Server> {
         std::fs::create_dir_all(&dir).expect("test dir");
         let mut args: Vec<String> = vec![
             "--port".into(),
@@ -110,6 +134,7 @@ impl Server {
             port,
             shards,
             dir,
+            owns_dir,
         };
         if server.wait_ready() {
             return Some(server);
@@ -172,7 +197,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
