@@ -79,7 +79,11 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
     }
     if spec.flags.contains(Flags::WRITE) || spec.name == "ping" {
         if let Some(error) = crate::persist::wal::write_error() {
-            reject(session, Some(spec), &format!("MISCONF Errors writing to the AOF file: {error}"));
+            reject(
+                session,
+                Some(spec),
+                &format!("MISCONF Errors writing to the AOF file: {error}"),
+            );
             return finish_reply(session, reply_start);
         }
     }
@@ -101,6 +105,9 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
         session.info.borrow_mut().multi = queue.len() as i64;
         session.out.simple("QUEUED");
         return finish_reply(session, reply_start);
+    }
+    if spec.flags.contains(Flags::WRITE) || is_transaction_control(spec) {
+        session.batch_wrote = true;
     }
     dispatch(session, spec, argv).await;
     finish_reply(session, reply_start);
@@ -168,6 +175,9 @@ pub async fn execute_remote_batch(
         let mut info = session.info.borrow_mut();
         info.last_command.clear();
         info.last_command.push_str(&spec.name);
+    }
+    if batch.iter().any(|(spec, _, _)| spec.flags.contains(Flags::WRITE)) {
+        session.batch_wrote = true;
     }
     let (db, resp3, no_touch) = (session.db, session.out.resp3, session.no_touch);
     let reply = session

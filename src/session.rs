@@ -60,6 +60,10 @@ pub struct Session {
     /// replies may reflect: under `appendfsync always` the replies wait until
     /// those are durable.
     pub wal_wait: RefCell<Vec<(ShardId, u64)>>,
+    /// A write command (or EXEC) ran since the replies were last sent: if
+    /// the WAL then fails, these replies must not leave. Replies to reads
+    /// are sent anyway, as Redis serves reads while its AOF fails.
+    pub batch_wrote: bool,
 }
 
 impl Session {
@@ -82,6 +86,7 @@ impl Session {
             no_evict: false,
             reply_mode: ReplyMode::On,
             wal_wait: RefCell::new(Vec::new()),
+            batch_wrote: false,
         }
     }
 
@@ -139,11 +144,12 @@ impl Session {
         if let Some(epoch) = local {
             self.note_wal_epoch(self.shard.id(), epoch);
         }
+        let wrote = std::mem::take(&mut self.batch_wrote);
         if self.wal_wait.borrow().is_empty() {
             return true;
         }
         let targets = std::mem::take(&mut *self.wal_wait.borrow_mut());
-        crate::persist::wal::barrier(&self.shard, &targets).await
+        crate::persist::wal::barrier(&self.shard, &targets).await || !wrote
     }
 
     /// Runs `f` on every shard (in shard order) and collects the results.

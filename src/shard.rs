@@ -93,9 +93,7 @@ impl ShardState {
         ShardState {
             id,
             shards,
-            dbs: (0..databases)
-                .map(Db::with_index)
-                .collect(),
+            dbs: (0..databases).map(Db::with_index).collect(),
             config,
             stats: ShardStats {
                 commands: vec![CommandStats::default(); crate::command::registry().all.len()],

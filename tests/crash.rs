@@ -84,7 +84,11 @@ impl KeyLog {
         let prefix_len = |items: Vec<String>, render: &dyn Fn(u64) -> String, ordered: bool| {
             let n = items.len();
             if n > self.sent.len() {
-                return Err(format!("{} holds {n} items, only {} were sent", self.key, self.sent.len()));
+                return Err(format!(
+                    "{} holds {n} items, only {} were sent",
+                    self.key,
+                    self.sent.len()
+                ));
             }
             let expected: Vec<String> = self.sent[..n].iter().map(|&s| render(s)).collect();
             let same = if ordered {
@@ -93,7 +97,10 @@ impl KeyLog {
                 items.iter().collect::<HashSet<_>>() == expected.iter().collect::<HashSet<_>>()
             };
             if !same {
-                return Err(format!("{} is not a prefix of what was sent: {items:?} vs {expected:?}", self.key));
+                return Err(format!(
+                    "{} is not a prefix of what was sent: {items:?} vs {expected:?}",
+                    self.key
+                ));
             }
             Ok(n)
         };
@@ -123,7 +130,11 @@ impl KeyLog {
                         .parse()
                         .map_err(|_| format!("{} holds a non-number", self.key))?;
                     if n > self.sent.len() {
-                        return Err(format!("{} counts {n}, only {} INCRs were sent", self.key, self.sent.len()));
+                        return Err(format!(
+                            "{} counts {n}, only {} INCRs were sent",
+                            self.key,
+                            self.sent.len()
+                        ));
                     }
                     Ok(n)
                 }
@@ -138,11 +149,17 @@ impl KeyLog {
                 prefix_len(strings(items), &|s| s.to_string(), true)
             }
             Kind::Hash => {
-                let fields: Vec<String> = redis::cmd("HKEYS").arg(&self.key).query(con).map_err(|e| e.to_string())?;
+                let fields: Vec<String> = redis::cmd("HKEYS")
+                    .arg(&self.key)
+                    .query(con)
+                    .map_err(|e| e.to_string())?;
                 prefix_len(fields, &|s| format!("f{s}"), false)
             }
             Kind::Set => {
-                let members: Vec<String> = redis::cmd("SMEMBERS").arg(&self.key).query(con).map_err(|e| e.to_string())?;
+                let members: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(&self.key)
+                    .query(con)
+                    .map_err(|e| e.to_string())?;
                 prefix_len(members, &|s| format!("m{s}"), false)
             }
             Kind::ZSet => {
@@ -281,8 +298,14 @@ fn run_rounds(shards: usize, rounds: usize, seed: u64) {
     let mut total_acked = 0;
     for logs in &all_logs {
         for log in logs.lock().unwrap().iter() {
-            let n = log.observed(&mut con).unwrap_or_else(|e| panic!("seed {seed}, shards {shards}, final: {e}"));
-            assert!(n >= log.acked, "seed {seed}, shards {shards}, final: {} lost acknowledged writes", log.key);
+            let n = log
+                .observed(&mut con)
+                .unwrap_or_else(|e| panic!("seed {seed}, shards {shards}, final: {e}"));
+            assert!(
+                n >= log.acked,
+                "seed {seed}, shards {shards}, final: {} lost acknowledged writes",
+                log.key
+            );
             total_acked += log.acked;
         }
     }

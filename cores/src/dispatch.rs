@@ -33,7 +33,11 @@ pub struct Responder<S: 'static> {
 }
 
 enum ResponderTarget<S: 'static> {
-    Remote { shard: std::rc::Weak<Shard<S>>, from: usize, id: u64 },
+    Remote {
+        shard: std::rc::Weak<Shard<S>>,
+        from: usize,
+        id: u64,
+    },
     Local(OneshotSender<Box<dyn Any + Send>>),
 }
 

@@ -4,8 +4,8 @@
 //! Time and randomness reach the shards through the small traits in `seam`,
 //! so a seeded simulator can drive the same code later.
 
-pub mod dispatch;
 pub mod disk;
+pub mod dispatch;
 pub mod net;
 pub mod seam;
 pub mod sync;

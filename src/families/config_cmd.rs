@@ -158,7 +158,10 @@ fn config_set(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
         };
         let (was_on, was_fsync) = {
             let state = session.shard.state();
-            (state.config.get("appendonly") == Some("yes"), state.config.get("appendfsync").map(String::from))
+            (
+                state.config.get("appendonly") == Some("yes"),
+                state.config.get("appendfsync").map(String::from),
+            )
         };
         let now_on = next.get("appendonly") == Some("yes");
         let fsync = next.get("appendfsync").map(String::from);

@@ -441,7 +441,9 @@ fn bgrewriteaof_command(session: &mut Session, _argv: crate::OwnedArgv) -> Local
             persist::record_rewrite();
             session.out.simple("Background append only file rewriting started");
         } else {
-            session.out.error("ERR Background append only file rewriting already in progress");
+            session
+                .out
+                .error("ERR Background append only file rewriting already in progress");
         }
     })
 }
@@ -534,7 +536,9 @@ pub async fn debug_loadaof(session: &mut Session) -> Result<(), &'static str> {
                 }
                 let mut result = Ok(());
                 if let Some(image) = &image {
-                    result = persist::load_shard(state, image, now, false).map(|_| ()).map_err(|e| e.to_string());
+                    result = persist::load_shard(state, image, now, false)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string());
                 }
                 if result.is_ok() {
                     result = persist::wal::replay_all(state, &dir, false).map(|_| ());

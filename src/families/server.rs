@@ -548,9 +548,15 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                 line!("aof_rewrite_scheduled:0");
                 line!("aof_last_rewrite_time_sec:{}", saves.last_bgsave_time_s);
                 line!("aof_current_rewrite_time_sec:{current}");
-                line!("aof_last_bgrewrite_status:{}", if saves.last_bgsave_ok { "ok" } else { "err" });
+                line!(
+                    "aof_last_bgrewrite_status:{}",
+                    if saves.last_bgsave_ok { "ok" } else { "err" }
+                );
                 line!("aof_rewrites:{}", saves.rewrites);
-                line!("aof_last_write_status:{}", if write_error.is_some() { "err" } else { "ok" });
+                line!(
+                    "aof_last_write_status:{}",
+                    if write_error.is_some() { "err" } else { "ok" }
+                );
                 line!("aof_last_cow_size:0");
                 line!("module_fork_in_progress:0");
                 line!("module_fork_last_cow_size:0");

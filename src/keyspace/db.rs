@@ -115,10 +115,7 @@ impl Journal {
 impl Db {
     /// An empty database that knows its index (for the WAL journal).
     pub fn with_index(index: usize) -> Db {
-        Db {
-            index,
-            ..Db::default()
-        }
+        Db { index, ..Db::default() }
     }
 
     pub fn len(&self) -> usize {

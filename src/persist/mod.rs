@@ -11,10 +11,10 @@ pub mod wal;
 use crate::keyspace::db::lru_clock;
 use crate::shard::ShardState;
 use crate::slot::key_shard;
+use ::wal::rdb::{self, RdbError, RdbReader, RdbWriter};
 use std::io::Write;
 use std::sync::Mutex;
 use value::LoadLimits;
-use ::wal::rdb::{self, RdbError, RdbReader, RdbWriter};
 
 /// The version string written in the `redis-ver` aux field: the Redis
 /// version whose format and semantics Tessera follows.
@@ -105,7 +105,11 @@ pub fn serialize_shard(state: &mut ShardState) -> ShardPart {
         });
         dirty.push(db.stats.dirty);
     }
-    ShardPart { dbs, dirty, wal_segment }
+    ShardPart {
+        dbs,
+        dirty,
+        wal_segment,
+    }
 }
 
 /// Assembles the shards' parts into one RDB file image.

@@ -234,7 +234,11 @@ pub fn seal(state: &mut ShardState, now_ms: u64) {
                     w.u8(OP_SET);
                     w.length(index as u64);
                     w.string(key);
-                    let at = if entry.has_expire { db.expire_at(key).unwrap_or(0) } else { 0 };
+                    let at = if entry.has_expire {
+                        db.expire_at(key).unwrap_or(0)
+                    } else {
+                        0
+                    };
                     w.u64_le(at);
                     value::write_value(&mut w, &entry.value);
                 }
@@ -332,7 +336,13 @@ pub async fn commit_loop(shard: Rc<Shard<ShardState>>) {
             seal(&mut state, crate::exec::now_ms());
             let wal = state.wal.as_mut().expect("wal present");
             let drop_before = wal.drop_before;
-            (std::mem::take(&mut wal.queue), wal.fsync, wal.dir.clone(), tracking, drop_before)
+            (
+                std::mem::take(&mut wal.queue),
+                wal.fsync,
+                wal.dir.clone(),
+                tracking,
+                drop_before,
+            )
         };
         if writer.as_ref().is_some_and(|(segment, _)| *segment < drop_before) {
             writer = None;
@@ -455,7 +465,12 @@ pub async fn commit_loop(shard: Rc<Shard<ShardState>>) {
     }
 }
 
-async fn open_segment(dir: &Path, segment: u64, shard: usize, shards: usize) -> std::io::Result<LogWriter<GlommioFile>> {
+async fn open_segment(
+    dir: &Path,
+    segment: u64,
+    shard: usize,
+    shards: usize,
+) -> std::io::Result<LogWriter<GlommioFile>> {
     std::fs::create_dir_all(dir)?;
     let path = segment_path(dir, segment, shard, shards);
     let length = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -623,7 +638,12 @@ fn apply_group(
 /// SWAPDB restricted to the keys another layout's shard owned.
 fn swap_filtered(dbs: &mut [Db], a: usize, b: usize, owned: &dyn Fn(&[u8]) -> bool, now: u64) {
     let take = |db: &mut Db| {
-        let keys: Vec<Vec<u8>> = db.entries.iter().filter(|e| owned(&e.key)).map(|e| e.key.to_vec()).collect();
+        let keys: Vec<Vec<u8>> = db
+            .entries
+            .iter()
+            .filter(|e| owned(&e.key))
+            .map(|e| e.key.to_vec())
+            .collect();
         keys.into_iter()
             .filter_map(|k| db.take(&k, now).map(|(v, at)| (k, v, at)))
             .collect::<Vec<_>>()

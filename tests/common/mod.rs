@@ -107,7 +107,13 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    fn try_start_in(dir: std::path::PathBuf, owns_dir: bool, port: u16, shards: usize, extra: &[&str]) -> Option<Server> {
+    fn try_start_in(
+        dir: std::path::PathBuf,
+        owns_dir: bool,
+        port: u16,
+        shards: usize,
+        extra: &[&str],
+    ) -> Option<Server> {
         std::fs::create_dir_all(&dir).expect("test dir");
         let mut args: Vec<String> = vec![
             "--port".into(),
@@ -209,6 +215,12 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// Wraps a connection made elsewhere (to another server, e.g. Redis).
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        Raw { stream }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("send");
     }

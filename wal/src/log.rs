@@ -37,7 +37,10 @@ pub enum Tail {
 
 /// Frames `payload` as record `seq`.
 pub fn frame(seq: u64, time_ms: u64, payload: &[u8], out: &mut Vec<u8>) {
-    assert!(!payload.is_empty() && payload.len() <= RECORD_BYTES_MAX, "record payload size");
+    assert!(
+        !payload.is_empty() && payload.len() <= RECORD_BYTES_MAX,
+        "record payload size"
+    );
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&seq.to_le_bytes());
@@ -178,7 +181,9 @@ mod tests {
     use cores::disk::MemFile;
 
     fn payload(seed: u64, n: usize) -> Vec<u8> {
-        (0..n.max(1)).map(|i| (seed.wrapping_mul(31).wrapping_add(i as u64 * 7)) as u8 | 1).collect()
+        (0..n.max(1))
+            .map(|i| (seed.wrapping_mul(31).wrapping_add(i as u64 * 7)) as u8 | 1)
+            .collect()
     }
 
     #[test]
@@ -247,7 +252,10 @@ mod tests {
     /// order, and recovery must never read garbage.
     #[test]
     fn simulated_faults_never_lose_an_acknowledged_record() {
-        let seeds: u64 = std::env::var("TESSERA_WAL_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+        let seeds: u64 = std::env::var("TESSERA_WAL_SIM_SEEDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300);
         for seed in 1..=seeds {
             run_simulation(seed);
         }
@@ -273,7 +281,10 @@ mod tests {
                 let (records, tail) = scan(&image, Some(1));
                 let tail_ok = matches!(tail, Tail::Clean | Tail::Torn { .. });
                 assert!(tail_ok, "seed {seed} step {step}: {tail:?}");
-                assert!(records.len() >= acked.len(), "seed {seed} step {step}: lost acknowledged records");
+                assert!(
+                    records.len() >= acked.len(),
+                    "seed {seed} step {step}: lost acknowledged records"
+                );
                 for (record, expected) in records.iter().zip(&acked) {
                     assert_eq!(record.payload, &expected[..], "seed {seed} step {step}");
                 }
