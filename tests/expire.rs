@@ -201,7 +201,11 @@ fn debug_subcommands() {
         raw.call(&[b"DEBUG", b"FOO"]),
         b"-ERR unknown subcommand or wrong number of arguments for 'FOO'. Try DEBUG HELP.\r\n"
     );
-    assert!(raw.call(&[b"DEBUG", b"RELOAD"]).starts_with(b"-ERR "));
+    assert_eq!(raw.call(&[b"DEBUG", b"RELOAD"]), b"+OK\r\n");
+    assert_eq!(
+        raw.call(&[b"DEBUG", b"RELOAD", b"BOGUS"]),
+        b"-ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.\r\n"
+    );
     let start = Instant::now();
     assert_eq!(raw.call(&[b"DEBUG", b"SLEEP", b"0.3"]), b"+OK\r\n");
     assert!(start.elapsed() >= Duration::from_millis(300));

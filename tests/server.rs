@@ -126,7 +126,24 @@ fn time_and_shutdown_options() {
     assert_eq!(raw.call(&[b"SHUTDOWN", b"ABORT"]), b"-ERR No shutdown in progress.\r\n");
     assert_eq!(raw.call(&[b"SHUTDOWN", b"SAVE", b"NOSAVE"]), b"-ERR syntax error\r\n");
     assert_eq!(raw.call(&[b"SHUTDOWN", b"BOGUS"]), b"-ERR syntax error\r\n");
-    // No persistence: SAVE is refused instead of pretending.
+    // SHUTDOWN SAVE writes the snapshot, then exits; the next start loads it.
+    raw.call(&[b"SET", b"kept", b"1"]);
+    raw.command(&[b"SHUTDOWN", b"SAVE"]);
+    assert!(raw.is_closed());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!server.is_running());
+    assert!(server.dir.join("dump.rdb").exists());
+    let dir = server.dir.clone();
+    let again = Server::start_in(&dir, 2, &[]);
+    let mut raw = again.raw();
+    assert_eq!(raw.call(&[b"GET", b"kept"]), b"$1\r\n1\r\n");
+    drop(again);
+    drop(server);
+    // A save that fails (the working directory is gone) stops SHUTDOWN
+    // unless NOSAVE or FORCE is given.
+    let mut server = Server::start(2, &[]);
+    let mut raw = server.raw();
+    std::fs::remove_dir_all(&server.dir).unwrap();
     assert_eq!(
         raw.call(&[b"SHUTDOWN", b"SAVE"]),
         b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
