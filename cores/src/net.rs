@@ -50,6 +50,20 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// Connects to `addr` (host:port), giving up after `timeout`.
+    pub async fn connect(addr: &str, timeout: std::time::Duration) -> io::Result<Stream> {
+        use std::net::ToSocketAddrs;
+        let target = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
+        let inner = glommio::net::TcpStream::connect_timeout(target, timeout)
+            .await
+            .map_err(io::Error::from)?;
+        let _ = inner.set_nodelay(true);
+        Ok(Stream { inner })
+    }
+
     /// Reads what is available into `buf`; 0 means the peer closed.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).await

@@ -12,6 +12,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod memory_cmd;
+pub mod migrate;
 pub mod persistence;
 pub mod server;
 pub mod set;
@@ -36,6 +37,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         keys::COMMANDS,
         list::COMMANDS,
         memory_cmd::COMMANDS,
+        migrate::COMMANDS,
         persistence::COMMANDS,
         server::COMMANDS,
         set::COMMANDS,

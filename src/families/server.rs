@@ -250,6 +250,7 @@ struct ShardReport {
     expired: u64,
     dirty: u64,
     wal_bytes: u64,
+    migrate_sockets: u64,
 }
 
 fn shard_report(state: &mut ShardState) -> ShardReport {
@@ -291,6 +292,7 @@ fn shard_report(state: &mut ShardState) -> ShardReport {
         expired: 0,
         dirty: 0,
         wal_bytes: state.wal.as_ref().map_or(0, |w| w.written_bytes),
+        migrate_sockets: super::migrate::cached_sockets() as u64,
     };
     for db in &state.dbs {
         let ttl_sum: u128 = db.expires.iter().map(|e| e.at_ms.saturating_sub(now) as u128).sum();
@@ -586,6 +588,7 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                 line!("keyspace_hits:{}", sum(|r| r.hits));
                 line!("keyspace_misses:{}", sum(|r| r.misses));
                 line!("total_forks:0");
+                line!("migrate_cached_sockets:{}", sum(|r| r.migrate_sockets));
                 line!("unexpected_error_replies:0");
                 line!("total_error_replies:{}", sum(|r| r.total_error_replies));
             }
@@ -808,6 +811,7 @@ pub fn spawn_cron(shard: Rc<Shard<ShardState>>) {
                 }
                 super::persistence::scheduled_save(&shard).await;
             }
+            super::migrate::close_idle(crate::exec::now_ms());
             if shard.lock_holder().is_some() {
                 continue;
             }
