@@ -3,7 +3,8 @@
 # `-include bench/bench.mk`; paths are relative to the repository root. Not part of CI.
 #
 #   make bench-quick   SET/GET, per core, string memory: under 3 minutes
-#   make bench         every workload, per core and whole machine, all memory figures: < 30 min
+#   make bench         every workload, per core and whole machine, all memory figures, and
+#                      durability (SET P1 under appendfsync always / everysec): < 30 min
 #
 # Variables: BENCH_ARGS (extra bench.py options, e.g. --servers redis,valkey), BENCH_NOTE (a
 # sentence for the top of the report), BENCH_BUILD=0 (skip cargo build --release),

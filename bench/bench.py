@@ -8,7 +8,11 @@ What it measures, per server and workload:
     by the requests the client completed),
   * p50 and p99 latency as printed by `redis-benchmark --csv`,
   * memory per key after loading 1M string keys with 16-byte values, and per element of a
-    1M-element hash, set and sorted set (server RSS minus its RSS when empty, divided by items).
+    1M-element hash, set and sorted set (server RSS minus its RSS when empty, divided by items),
+  * durability (--durability, on in --full): SET at pipeline 1 with 50 clients and 3-byte
+    values, per-core pinning, for tessera and Redis with `appendonly yes` and `appendfsync
+    always` / `everysec`, and tessera without persistence; each server in a fresh, empty
+    `--dir` under the work directory (same disk for all), deleted afterwards.
 
 Two configurations ("modes"):
   * per-core: every server pinned to CPU 0 with taskset, the load generator pinned to CPU 1;
@@ -78,7 +82,24 @@ MEMORY_ITEMS = 1_000_000
 MEMORY_VALUE = b"v" * 16
 MEMORY_STRUCTURES = ["string", "hash", "set", "zset"]
 
-# Targets from issue 4: (id, description, comparison, goal).
+# Durability section: SET at pipeline 1, 50 clients, 3-byte values (the per-core SET P1 row)
+# under each persistence configuration: id -> (label, arguments). Every configuration also
+# gets `--save ''`, so that no RDB snapshot (Redis's default `save 3600 1 300 100 60 10000`
+# fires within a minute) runs in the middle of a measurement.
+DURABILITY_CONFIGS = {
+    "always": ("appendonly yes, appendfsync always",
+               ["--appendonly", "yes", "--appendfsync", "always"]),
+    "everysec": ("appendonly yes, appendfsync everysec",
+                 ["--appendonly", "yes", "--appendfsync", "everysec"]),
+    "none": ("no persistence", ["--appendonly", "no"]),
+}
+# The servers of the section in turn order (server, configuration). Redis without persistence
+# is the per-core SET P1 row already; Redis everysec is there for reference only.
+DURABILITY_PLAN = [("tessera", "always"), ("redis", "always"), ("tessera", "everysec"),
+                   ("redis", "everysec"), ("tessera", "none")]
+DURABILITY_WORKLOAD, DURABILITY_VALUE, DURABILITY_PIPELINE = "set", 3, 1
+
+# Targets from issue 4, then the durability targets: (id, description, comparison, goal).
 TARGETS = [
     ("core_p1_rps", "per core, requests/s at pipeline 1, tessera / Redis", ">=", 1.3),
     ("core_p16_rps", "per core, requests/s at pipeline 16, tessera / Redis", ">=", 1.6),
@@ -87,6 +108,9 @@ TARGETS = [
     ("mem_string", "memory per string key, tessera / Redis", "<=", 0.6),
     ("mem_collection", "memory per collection element (hash, set, zset), tessera / Redis", "<=", 1.0),
     ("machine_rps", "whole machine, requests/s, tessera / Valkey 8.0 io-threads 2", ">=", 1.3),
+    ("dur_always_rps", "SET P1 50 clients, appendfsync always: tessera / Redis", ">=", 2.0),
+    ("dur_everysec_rps", "SET P1 50 clients, tessera appendfsync everysec / no persistence",
+     ">=", 0.9),
 ]
 
 SERVER_LABELS = {"tessera": "tessera", "redis": "Redis", "valkey": "Valkey"}
@@ -267,14 +291,16 @@ class Server:
         self.logpath = None
         self.paused = False
         self.error = None
+        # Persistence arguments; only the durability section replaces the default.
+        self.persistence = ["--save", "", "--appendonly", "no"]
 
     def command_line(self):
         argv = list(self.argv_base) + ["--port", str(self.port)]
         if self.kind in ("redis", "valkey"):
-            argv += ["--bind", HOST, "--save", "", "--appendonly", "no", "--protected-mode", "no",
-                     "--dir", self.workdir, "--daemonize", "no"]
+            argv += (["--bind", HOST] + self.persistence +
+                     ["--protected-mode", "no", "--dir", self.workdir, "--daemonize", "no"])
         else:
-            argv += ["--save", "", "--appendonly", "no"]
+            argv += self.persistence
         argv += self.extra
         if self.cpu is not None:
             argv = ["taskset", "-c", str(self.cpu)] + argv
@@ -900,6 +926,128 @@ def run_memory(args, workroot, rows, availability):
                 s.stop()
 
 
+def filesystem_of(path):
+    """(device, type, mount point) of the filesystem holding `path`, from /proc/mounts."""
+    path = os.path.realpath(path)
+    best = ("?", "?", "")
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                dev, mnt, fstype = line.split()[:3]
+                mnt = mnt.replace("\\040", " ")
+                inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
+                if inside and len(mnt) >= len(best[2]):
+                    best = (dev, fstype, mnt)
+    except OSError:
+        pass
+    return best
+
+
+def durability_server(args, kind, conf, root):
+    """A per-core server (pinned to CPU 0, tessera `--shards 1`) with the persistence of
+    DURABILITY_CONFIGS[conf] and its own fresh, empty working directory under `root`."""
+    s = [x for x in build_servers(args, "per-core", root) if x.kind == kind][0]
+    s.workdir = os.path.join(root, "%s-%s" % (kind, conf))
+    # Fresh and empty: a leftover AOF or WAL would be replayed and change what is measured.
+    shutil.rmtree(s.workdir, ignore_errors=True)
+    s.persistence = ["--save", ""] + DURABILITY_CONFIGS[conf][1]
+    if kind == "tessera":
+        # Redis gets --dir from command_line(); tessera is also started in that directory.
+        s.persistence += ["--dir", s.workdir]
+    s.label = "%s (%s)" % (SERVER_LABELS[kind], DURABILITY_CONFIGS[conf][0])
+    s.conf = conf
+    return s
+
+
+def start_durability_servers(args, servers, rows):
+    """Start and precheck each server; the ones that fail get error/unsupported rows (never a
+    number). Returns the servers that are ready, paused."""
+    running = []
+    for s in servers:
+        base = {"kind": "durability", "mode": "durability", "server": s.kind,
+                "workload": WORKLOAD_BY_TEST[DURABILITY_WORKLOAD][1],
+                "value_bytes": DURABILITY_VALUE, "pipeline": DURABILITY_PIPELINE, "run": 0,
+                "persistence": s.conf}
+        if s.kind == "tessera" and not os.path.exists(args.tessera_bin):
+            err = "binary %s not found (cargo build --release failed or not run)" % (
+                os.path.relpath(args.tessera_bin, REPO_ROOT))
+        elif not s.start():
+            err = "did not start: %s" % s.error
+        else:
+            err = precheck(s, DURABILITY_WORKLOAD)
+            if err:
+                s.stop()
+        if err:
+            log("durability %s: error/unsupported: %s" % (s.label, err))
+            rows.append(dict(base, status="error/unsupported", detail=err))
+            continue
+        log("durability %s: port %d pid %d: %s" % (s.label, s.port, s.proc.pid, " ".join(s.argv)))
+        s.pause()
+        running.append(s)
+    return running
+
+
+def run_durability(args, workroot, rows, notes):
+    """SET P1, 50 clients, 3-byte values under appendfsync always / everysec / no persistence
+    (DURABILITY_PLAN), per-core pinning, servers alternating run by run, args.runs runs each."""
+    root = os.path.join(workroot, "durability")
+    dev, fstype, mnt = filesystem_of(workroot)
+    if fstype in ("tmpfs", "ramfs"):
+        notes.append("Durability: the work directory %s is on %s, where fsync costs nothing; "
+                     "the figures do not measure a disk." % (workroot, fstype))
+    plan = [(k, c) for k, c in DURABILITY_PLAN if k in args.servers]
+    if not plan:
+        notes.append("Durability: neither tessera nor redis is in --servers; section skipped.")
+        return
+    servers = [durability_server(args, k, c, root) for k, c in plan]
+    w, vb, p = DURABILITY_WORKLOAD, DURABILITY_VALUE, DURABILITY_PIPELINE
+    try:
+        running = start_durability_servers(args, servers, rows)
+        cargv = client_argv(args, "per-core")
+        # The probe (see requests_for) sizes the runs from the first server it tries: give it
+        # the one expected to be slowest, Redis fsyncing on every event-loop pass, so that no
+        # run of the row lasts much longer than --run-seconds.
+        probe_order = sorted(running, key=lambda s: (s.conf != "always", s.kind != "redis"))
+        n = requests_for(args, "durability", probe_order, {}, cargv, w, vb, p)
+        failed = {}
+        t0 = time.time()
+        for run in range(1, args.runs + 1):
+            for s in running:
+                base = {"kind": "durability", "mode": "durability", "server": s.kind,
+                        "workload": WORKLOAD_BY_TEST[w][1], "value_bytes": vb, "pipeline": p,
+                        "run": run, "requests": n, "persistence": s.conf}
+                if s in failed:
+                    rows.append(dict(base, status="error/unsupported", detail=failed[s]))
+                    continue
+                if not s.alive():
+                    rows.append(dict(base, status="failed: server not running"))
+                    continue
+                # Write back every dirty page first (outside the timed run), so the kernel does
+                # not flush the previous server's files to the same disk during this run.
+                os.sync()
+                s.resume()
+                r = run_benchmark(s, cargv, w, p, vb, n, args.run_timeout)
+                s.pause()
+                rows.append(dict(base, **r))
+                if r["status"] != "ok":
+                    log("durability %s run %d: %s %s" % (s.label, run, r["status"],
+                                                         r.get("detail", "")))
+                    if r["status"] == "error/unsupported":
+                        failed[s] = r.get("detail", "")
+                else:
+                    log("durability %s run %d/%d: %.0f rps, %.2f us CPU/req, p50 %.3f p99 %.3f "
+                        "ms  [%.0fs]" % (s.label, run, args.runs, r["rps"], r["cpu_us_per_req"],
+                                         r["p50_ms"], r["p99_ms"], time.time() - t0))
+    finally:
+        for s in servers:
+            s.stop()
+        # The AOF / WAL files are scratch: nothing in them is kept.
+        shutil.rmtree(root, ignore_errors=True)
+    notes.append("Durability: fresh server working directories under %s (%s on %s, mounted at "
+                 "%s), deleted after the section." % (os.path.relpath(root, REPO_ROOT), fstype,
+                                                      dev, mnt))
+
+
 # ----------------------------------------------------------------------------------------------
 # Report.
 
@@ -909,7 +1057,7 @@ CSV_FIELDS = ["kind", "mode", "server", "workload", "value_bytes", "pipeline", "
               "cpu_us_per_req_sched", "p50_ms", "p99_ms", "avg_ms",
               "server_cpu_util", "client_cpu_util", "machine_busy_cpus", "other_cpus", "wall_s",
               "items", "bytes_per_item_rss", "bytes_per_item_used_memory", "rss_empty",
-              "rss_loaded", "load_s", "detail"]
+              "rss_loaded", "load_s", "detail", "persistence"]
 
 
 def write_csv(path, rows):
@@ -947,6 +1095,52 @@ def summarize(rows):
                 "unavailable" if "unavailable" in bad else bad[0]
             out[key] = {"status": status, "runs": len(ok)}
     return out
+
+
+def summarize_durability(rows):
+    """{(server, persistence id): cell} for the durability section. Any run that did not
+    succeed (server did not start, error reply, client failure) makes the cell
+    error/unsupported: that configuration gets no number."""
+    groups = {}
+    for r in rows:
+        if r["kind"] == "durability":
+            groups.setdefault((r["server"], r["persistence"]), []).append(r)
+    out = {}
+    for key, rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok"]
+        if ok and len(ok) == len(rs):
+            out[key] = {"status": "ok", "runs": len(ok), "requests": ok[0].get("requests"),
+                        **{f: median_of(rs, f) for f in
+                           ("rps", "cpu_us_per_req", "p50_ms", "p99_ms", "server_cpu_util",
+                            "client_cpu_util")}}
+        else:
+            out[key] = {"status": "error/unsupported", "runs": len(ok)}
+    return out
+
+
+def durability_ratio(dsum, a, b):
+    """requests/s of cell a over cell b ((server, persistence) keys), or None."""
+    ca, cb = dsum.get(a), dsum.get(b)
+    if not ca or not cb or ca["status"] != "ok" or cb["status"] != "ok":
+        return None
+    return ratio(ca["rps"], cb["rps"])
+
+
+def durability_targets(dsum):
+    """The durability entries of target_measurements: {target_id: (ratio or None, how)}."""
+    def one(a, b):
+        r = durability_ratio(dsum, a, b)
+        if r is not None:
+            return r, "%s %s / %s %s requests/s, median of %d runs" % (
+                SERVER_LABELS[a[0]], fmt_num(dsum[a]["rps"]), SERVER_LABELS[b[0]],
+                fmt_num(dsum[b]["rps"]), dsum[a]["runs"])
+        bad = ["%s %s: %s" % (SERVER_LABELS[k[0]], DURABILITY_CONFIGS[k[1]][0],
+                              dsum[k]["status"] if k in dsum else "not run") for k in (a, b)
+               if k not in dsum or dsum[k]["status"] != "ok"]
+        return None, "not measured (%s)" % "; ".join(bad)
+
+    return {"dur_always_rps": one(("tessera", "always"), ("redis", "always")),
+            "dur_everysec_rps": one(("tessera", "everysec"), ("tessera", "none"))}
 
 
 def fmt_num(v, digits=0):
@@ -990,9 +1184,12 @@ def ratio_cell(summary, mode, a, b, w, vb, p, field):
     return ratio(ca.get(field), cb.get(field))
 
 
-def target_measurements(summary, memrows, servers, availability):
+def target_measurements(summary, memrows, servers, availability, durability=None):
     """{target_id: (ratio or None, explanation)} for the report's target table."""
     res = {}
+    # The durability section starts its own servers: its targets do not depend on the modes.
+    if durability is not None:
+        res.update(durability_targets(durability))
     t_ok = "tessera" in servers
     keys = sorted({(k[2], k[3], k[4]) for k in summary})
 
@@ -1024,7 +1221,7 @@ def target_measurements(summary, memrows, servers, availability):
     if not t_ok or ("per-core", "tessera") in availability:
         why = "tessera unavailable"
         for tid, *_ in TARGETS:
-            res[tid] = (None, why)
+            res.setdefault(tid, (None, why))
         return res
     res["core_p1_rps"] = over("per-core", "redis", lambda w, vb, p: p == 1, "rps")
     res["core_p16_rps"] = over("per-core", "redis", lambda w, vb, p: p != 1, "rps")
@@ -1050,6 +1247,53 @@ def target_measurements(summary, memrows, servers, availability):
                              "worst of " + ", ".join("%s %s" % (s, fmt_ratio(v)) for s, v in cols)
                              if got else "not measured (tessera lacks the commands, or skipped)")
     return res
+
+
+def durability_section(add, args, dsum):
+    """The report's "Durability" section: one row per DURABILITY_PLAN entry, then the ratios."""
+    add("## Durability (SET, 50 clients, pipeline 1)")
+    add("")
+    n = sorted({c["requests"] for c in dsum.values() if c.get("requests")})
+    add("`%s -t set -c %d -P %d -d %d -r %d`, pinned as in the per-core mode (server on CPU 0, "
+        "tessera `--shards 1`; `%s` on CPU 1), %s requests per run, median of %d runs, the "
+        "servers alternating run by run. Every server runs with `--save ''` and the "
+        "persistence below, in its own fresh, empty directory (`--dir`) under the harness work "
+        "directory, all on the same disk, deleted afterwards. Before each run every dirty page "
+        "is written back (sync), so no server's writes are flushed during another's run. A "
+        "server that does not start, or a run that fails, is shown as error/unsupported." % (
+            args.client, CLIENTS, DURABILITY_PIPELINE, DURABILITY_VALUE, KEYSPACE, args.client,
+            " / ".join(fmt_num(x) for x in n) or "-", args.runs))
+    add("")
+    add("| server | persistence | requests/s | server CPU us/request | p50 / p99 ms | "
+        "server / client CPUs |")
+    add("|---|---|---|---|---|---|")
+    for kind, conf in DURABILITY_PLAN:
+        if kind not in args.servers:
+            continue
+        c = dsum.get((kind, conf))
+        cells = [SERVER_LABELS[kind], DURABILITY_CONFIGS[conf][0]]
+        if c is None or c["status"] != "ok":
+            cells += [c["status"] if c else "-"] + ["-"] * 3
+        else:
+            cells += [fmt_num(c["rps"]), fmt_num(c["cpu_us_per_req"], 2),
+                      "%.3f / %.3f" % (c["p50_ms"], c["p99_ms"]),
+                      "%.2f / %.2f" % (c["server_cpu_util"], c["client_cpu_util"])]
+        add("| " + " | ".join(cells) + " |")
+    add("")
+    add("| requests/s ratio | measured | target | met |")
+    add("|---|---|---|---|")
+    for desc, a, b, op, goal in (
+            ("appendfsync always: tessera / Redis", ("tessera", "always"), ("redis", "always"),
+             ">=", 2.0),
+            ("tessera: appendfsync everysec / no persistence", ("tessera", "everysec"),
+             ("tessera", "none"), ">=", 0.9),
+            ("appendfsync everysec: tessera / Redis (reference)", ("tessera", "everysec"),
+             ("redis", "everysec"), None, None)):
+        r = durability_ratio(dsum, a, b)
+        met = "-" if r is None or op is None else ("yes" if r >= goal else "no")
+        add("| %s | %s | %s | %s |" % (desc, fmt_ratio(r),
+                                       "%s %.2fx" % (op, goal) if op else "-", met))
+    add("")
 
 
 def write_report(path, args, rows, notes, availability, started, finished, machine, machine_end,
@@ -1086,17 +1330,21 @@ def write_report(path, args, rows, notes, availability, started, finished, machi
         add("")
 
     # Targets.
-    add("## Targets (issue 4)")
+    add("## Targets (issue 4, durability)")
     add("")
-    tm = target_measurements(summary, memrows, args.servers, availability)
+    dsum = summarize_durability(rows)
+    tm = target_measurements(summary, memrows, args.servers, availability,
+                             dsum if args.durability else None)
     add("| target | goal | measured | met | how |")
     add("|---|---|---|---|---|")
     for tid, desc, op, goal in TARGETS:
         val, how = tm.get(tid, (None, "not measured in this run"))
         if tid == "machine_rps" and "whole-machine" not in args.modes:
-            val, how = None, "whole-machine mode not run (quick run)"
+            val, how = None, "whole-machine mode not run" + (" (quick run)" if args.quick else "")
         if tid == "mem_collection" and not set(args.memory) & {"hash", "set", "zset"}:
-            val, how = None, "collections not measured (quick run)"
+            val, how = None, "collections not measured" + (" (quick run)" if args.quick else "")
+        if tid.startswith("dur_") and not args.durability:
+            val, how = None, "durability section not run (--durability no)"
         met = "-" if val is None else ("yes" if (val >= goal if op == ">=" else val <= goal)
                                        else "no")
         add("| %s | %s %.2fx | %s | %s | %s |" % (desc, op, goal, fmt_ratio(val), met, how))
@@ -1213,6 +1461,9 @@ def write_report(path, args, rows, notes, availability, started, finished, machi
         add("</details>")
         add("")
 
+    if args.durability:
+        durability_section(add, args, dsum)
+
     if memrows:
         add("## Memory")
         add("")
@@ -1276,6 +1527,8 @@ def write_report(path, args, rows, notes, availability, started, finished, machi
         if st in ("ok", "unavailable"):
             continue
         what = "%s %s %s" % (r["mode"], SERVER_LABELS[r["server"]], r["workload"])
+        if r.get("persistence"):
+            what += " (%s)" % DURABILITY_CONFIGS[r["persistence"]][0]
         problems.setdefault(what, "%s%s" % (st, (": " + r["detail"]) if r.get("detail") else ""))
     if problems:
         add("## Errors and failures")
@@ -1322,8 +1575,8 @@ def write_report(path, args, rows, notes, availability, started, finished, machi
     add("## Method")
     add("")
     add("- Servers are started by the harness on free ports of 127.0.0.1 with `--save '' "
-        "--appendonly no`; only the server being measured runs, the others are stopped with "
-        "SIGSTOP.")
+        "--appendonly no` (the durability section: see there); only the server being measured "
+        "runs, the others are stopped with SIGSTOP.")
     add("- CPU per request: CPU time of the server process (all threads, user + system) across "
         "the client run, divided by the requests completed; includes the connection setup of "
         "the %d clients. Taken from `/proc/<pid>/task/*/schedstat` (nanoseconds), checked "
@@ -1351,7 +1604,7 @@ def parse_args(argv):
                    help="SET/GET, per-core only, string memory only (under 3 minutes)")
     g.add_argument("--full", action="store_true", help="everything (the default)")
     ap.add_argument("--servers", default="tessera,redis,valkey")
-    ap.add_argument("--modes", default=None, help="per-core,whole-machine")
+    ap.add_argument("--modes", default=None, help="per-core,whole-machine or 'none'")
     ap.add_argument("--workloads", default=None, help="comma list of redis-benchmark tests")
     ap.add_argument("--sizes", default=None, help="value sizes in bytes, e.g. 3,100")
     ap.add_argument("--pipelines", default="1,16")
@@ -1365,6 +1618,9 @@ def parse_args(argv):
     ap.add_argument("--requests-pn", type=int, default=None, help="requests at pipeline > 1")
     ap.add_argument("--memory", default=None, help="string,hash,set,zset or 'none'")
     ap.add_argument("--memory-items", type=int, default=MEMORY_ITEMS)
+    ap.add_argument("--durability", choices=("yes", "no"), default=None,
+                    help="SET P1 with appendfsync always / everysec / no persistence "
+                    "(default: yes, --quick: no)")
     ap.add_argument("--tessera-bin", default=os.path.join(REPO_ROOT, "target/release/tessera"))
     ap.add_argument("--tessera-args", default=os.environ.get("TESSERA_ARGS", ""),
                     help="extra arguments for tessera (env TESSERA_ARGS)")
@@ -1386,6 +1642,10 @@ def parse_args(argv):
         if s not in SERVER_LABELS:
             ap.error("unknown server %s" % s)
     a.modes = (a.modes or ("per-core" if q else "per-core,whole-machine")).split(",")
+    a.modes = [] if a.modes == ["none"] else a.modes
+    for m in a.modes:
+        if m not in ("per-core", "whole-machine"):
+            ap.error("unknown mode %s" % m)
     a.workloads = (a.workloads or ("set,get" if q else ",".join(w[0] for w in WORKLOADS))).split(",")
     for w in a.workloads:
         if w not in WORKLOAD_BY_TEST:
@@ -1397,6 +1657,7 @@ def parse_args(argv):
     a.run_seconds = a.run_seconds or (1.0 if q else 1.5)
     mem = a.memory or ("string" if q else "string,hash,set,zset")
     a.memory = [] if mem == "none" else mem.split(",")
+    a.durability = (a.durability or ("no" if q else "yes")) == "yes"
     a.tessera_bin = os.path.abspath(a.tessera_bin)
     return a
 
@@ -1419,8 +1680,8 @@ def main(argv):
     for s in args.servers:
         if s in needed and not shutil.which(needed[s]):
             sys.exit("bench: %s not found; run bench/setup.sh" % needed[s])
-    if os.cpu_count() < 2 and "per-core" in args.modes:
-        sys.exit("bench: per-core mode needs at least 2 CPUs")
+    if os.cpu_count() < 2 and ("per-core" in args.modes or args.durability):
+        sys.exit("bench: per-core mode and the durability section need at least 2 CPUs")
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt("signal %d" % signum)
@@ -1436,12 +1697,16 @@ def main(argv):
     workroot = os.path.join(args.work_dir, started.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(workroot, exist_ok=True)
     rows, notes, availability = [], [], {}
-    log("%s run: servers %s, modes %s, workloads %s, sizes %s, pipelines %s, %d runs" % (
-        "quick" if args.quick else "full", ",".join(args.servers), ",".join(args.modes),
-        ",".join(args.workloads), args.sizes, args.pipelines, args.runs))
+    log("%s run: servers %s, modes %s, workloads %s, sizes %s, pipelines %s, %d runs, "
+        "durability %s" % (
+            "quick" if args.quick else "full", ",".join(args.servers),
+            ",".join(args.modes) or "none", ",".join(args.workloads), args.sizes,
+            args.pipelines, args.runs, "yes" if args.durability else "no"))
     try:
         for mode in args.modes:
             run_mode(args, mode, workroot, rows, notes, availability)
+        if args.durability:
+            run_durability(args, workroot, rows, notes)
         if args.memory:
             run_memory(args, workroot, rows, availability)
     except KeyboardInterrupt:
