@@ -4,7 +4,11 @@
 //! order, then the final state of every changed key), appends it as one WAL
 //! record and, under `appendfsync always`, syncs it before the replies that
 //! depend on it leave (group commit: one write and one fdatasync for every
-//! client of the tick). `everysec` syncs once a second, `no` never.
+//! client of the tick). `everysec` syncs once a second, `no` never. The
+//! commit task writes with plain pwrite/fdatasync on the shard's thread
+//! (`cores::disk::SyncFile`): on this machine that is 1.4x the throughput
+//! of io_uring's write and fsync, which go through kernel worker threads
+//! (SET, 50 clients, appendfsync always: 60k against 42k requests/s).
 //!
 //! Files: `<appenddirname>/tessera.<segment>.<shard>-of-<shards>.wal`. A
 //! snapshot seals every shard's journal under the snapshot lock and moves the
@@ -18,7 +22,7 @@ use crate::keyspace::db::{Journal, JournalOp};
 use crate::keyspace::Db;
 use crate::shard::ShardState;
 use crate::slot::key_shard;
-use cores::disk::GlommioFile;
+use cores::disk::SyncFile;
 use cores::sync::Notify;
 use cores::{Responder, Shard, ShardId};
 use std::cell::RefCell;
@@ -310,7 +314,7 @@ pub async fn commit_loop(shard: Rc<Shard<ShardState>>) {
         return;
     };
     let (id, shards) = (shard.id().0 as usize, shard.count());
-    let mut writer: Option<(u64, LogWriter<GlommioFile>)> = None;
+    let mut writer: Option<(u64, LogWriter<SyncFile>)> = None;
     let mut last_sync = std::time::Instant::now();
     let mut unsynced = false;
     let mut dropped_before = 0;
@@ -470,11 +474,11 @@ async fn open_segment(
     segment: u64,
     shard: usize,
     shards: usize,
-) -> std::io::Result<LogWriter<GlommioFile>> {
+) -> std::io::Result<LogWriter<SyncFile>> {
     std::fs::create_dir_all(dir)?;
     let path = segment_path(dir, segment, shard, shards);
     let length = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let file = GlommioFile::open(&path).await?;
+    let file = SyncFile::open(&path)?;
     // A segment reopened after a restart continues after its last valid
     // record (recovery cut any torn tail); its sequence restarts at 1 in a
     // fresh file only.
