@@ -67,7 +67,11 @@ pub struct SyncFile {
 impl SyncFile {
     /// Opens `path` for writing, creating it if needed (never truncating).
     pub fn open(path: &std::path::Path) -> io::Result<SyncFile> {
-        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         Ok(SyncFile { file })
     }
 }

@@ -1,5 +1,6 @@
 //! DEBUG: the subcommands Tessera can do for real. SET-ACTIVE-EXPIRE (every
-//! shard), SLEEP (blocks this shard's executor, as Redis blocks its thread),
+//! shard), SLEEP (locks every shard and blocks this one's executor, as Redis
+//! blocks its thread),
 //! OBJECT (Redis's line format with this server's own facts), POPULATE,
 //! QUICKLIST-PACKED-THRESHOLD (every shard), RELOAD, LOG, ERROR, HELP,
 //! LOADAOF (the snapshot file and the write-ahead log).
@@ -62,9 +63,15 @@ fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                 let seconds = strtod(argv.get(2));
                 let micros = (seconds * 1_000_000.0) as i64;
                 if micros > 0 {
-                    // Blocks this shard's executor on purpose, like Redis's
-                    // nanosleep blocks its only thread.
-                    std::thread::sleep(Duration::from_micros(micros as u64));
+                    // Redis's nanosleep stops its only thread, so the whole
+                    // server answers nothing meanwhile: every shard is locked
+                    // and this shard's executor sleeps.
+                    let all = session.all_shards();
+                    session
+                        .locked(&all, async |_: &mut Session| {
+                            std::thread::sleep(Duration::from_micros(micros as u64))
+                        })
+                        .await;
                 }
                 session.out.ok();
             }

@@ -469,12 +469,7 @@ pub async fn commit_loop(shard: Rc<Shard<ShardState>>) {
     }
 }
 
-async fn open_segment(
-    dir: &Path,
-    segment: u64,
-    shard: usize,
-    shards: usize,
-) -> std::io::Result<LogWriter<SyncFile>> {
+async fn open_segment(dir: &Path, segment: u64, shard: usize, shards: usize) -> std::io::Result<LogWriter<SyncFile>> {
     std::fs::create_dir_all(dir)?;
     let path = segment_path(dir, segment, shard, shards);
     let length = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
