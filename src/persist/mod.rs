@@ -232,6 +232,44 @@ pub struct LoadStats {
     pub skipped: u64,
 }
 
+/// Logs loading progress (percent of the file, keys per second) about once a
+/// second, from one shard (every shard reads the whole file).
+struct Progress {
+    enabled: bool,
+    total: usize,
+    start: std::time::Instant,
+    last: std::time::Instant,
+    checks: u32,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: usize) -> Progress {
+        let now = std::time::Instant::now();
+        Progress {
+            enabled,
+            total,
+            start: now,
+            last: now,
+            checks: 0,
+        }
+    }
+
+    fn tick(&mut self, offset: usize, keys: u64) {
+        self.checks = self.checks.wrapping_add(1);
+        if !self.enabled || self.checks % 1024 != 0 || self.last.elapsed() < std::time::Duration::from_secs(1) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let seconds = self.start.elapsed().as_secs_f64();
+        crate::notice!(
+            "Loading the snapshot: {:.0}% ({} keys read, {:.0} keys/s)",
+            offset as f64 * 100.0 / self.total.max(1) as f64,
+            keys,
+            keys as f64 / seconds.max(0.001)
+        );
+    }
+}
+
 /// Checks a file image's header, version and trailing checksum. Returns the
 /// RDB version.
 pub fn check_image(image: &[u8]) -> Result<u16, RdbError> {
@@ -289,6 +327,7 @@ pub fn load_shard(state: &mut ShardState, image: &[u8], now_ms: u64, merge: bool
     };
     let limits = load_limits_of(state);
     let mut stats = LoadStats::default();
+    let mut progress = Progress::new(state.id.0 == 0, image.len());
     let mut db = 0usize;
     let mut expire_at: Option<u64> = None;
     let mut idle_s: Option<u64> = None;
@@ -327,6 +366,7 @@ pub fn load_shard(state: &mut ShardState, image: &[u8], now_ms: u64, merge: bool
             rdb::OPCODE_MODULE_AUX => return Err(at(&r, "module data is not supported")),
             rdb::OPCODE_FUNCTION | rdb::OPCODE_FUNCTION2 => return Err(at(&r, "function libraries are not supported")),
             t if rdb::is_object_type(t) => {
+                progress.tick(base + r.offset(), stats.keys + stats.skipped);
                 let key = r.string().map_err(fail)?;
                 let mine = key_shard(&key, state.shards) == state.id;
                 let expire = expire_at.take();

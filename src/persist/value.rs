@@ -408,3 +408,118 @@ pub fn undump(payload: &[u8], limits: &LoadLimits) -> Option<Value> {
     let value = read_value(&mut r, type_byte, limits).ok()?;
     (r.remaining() == 0).then_some(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::CompactBytes;
+
+    fn limits(tiny: bool) -> LoadLimits {
+        let mut encodings = Encodings::default();
+        if tiny {
+            encodings.hash_max_listpack_entries = 2;
+            encodings.set_max_intset_entries = 2;
+            encodings.zset_max_listpack_entries = 2;
+            encodings.list_max_listpack_size = 2;
+        }
+        LoadLimits {
+            encodings,
+            list: ListLimits {
+                fill: encodings.list_max_listpack_size,
+                packed_threshold: if tiny { 8 } else { 1 << 30 },
+            },
+        }
+    }
+
+    /// One value of each type, built under `limits` so every encoding
+    /// (packed and big) occurs across the two limit sets.
+    fn samples(limits: &LoadLimits) -> Vec<Value> {
+        let e = &limits.encodings;
+        let mut list = List::new();
+        let mut hash = Hash::default();
+        let mut ints = Set::for_member(b"1");
+        let mut strs = Set::for_member(b"a");
+        let mut zset = ZSet::with_hint(5, 10, e);
+        for i in 0..5i64 {
+            list.push_back(format!("item-{i}-long-enough").as_bytes(), limits.list);
+            list.push_back(i.to_string().as_bytes(), limits.list);
+            hash.set(format!("f{i}").as_bytes(), format!("{}", i * 1000).as_bytes(), e);
+            ints.add(i.to_string().as_bytes(), e);
+            strs.add(format!("m{i}").as_bytes(), e);
+            zset.insert(format!("z{i}").as_bytes(), i as f64 * 1.5 - 2.0, e);
+        }
+        zset.insert(b"inf", f64::INFINITY, e);
+        vec![
+            Value::Int(-42),
+            Value::Int(i64::MIN),
+            Value::Str(CompactBytes::new(b"hello")),
+            Value::Raw(vec![b'x'; 300]),
+            Value::List(Box::new(list)),
+            Value::Hash(Box::new(hash)),
+            Value::Set(Box::new(ints)),
+            Value::Set(Box::new(strs)),
+            Value::ZSet(Box::new(zset)),
+        ]
+    }
+
+    #[test]
+    fn every_type_and_encoding_round_trips() {
+        for tiny in [false, true] {
+            let limits = limits(tiny);
+            for value in samples(&limits) {
+                for compress in [false, true] {
+                    let payload = dump(&value, compress);
+                    let back = undump(&payload, &limits).expect("undump");
+                    assert_eq!(back.string_bytes(), value.string_bytes());
+                    match (&back, &value) {
+                        (Value::List(a), Value::List(b)) => {
+                            assert!(a.iter().eq(b.iter()));
+                            assert_eq!(a.nodes().count(), b.nodes().count(), "same node layout");
+                        }
+                        (Value::Hash(a), Value::Hash(b)) => {
+                            assert_eq!(a, b);
+                            assert_eq!(a.encoding_name(), b.encoding_name());
+                        }
+                        (Value::Set(a), Value::Set(b)) => {
+                            assert_eq!(a, b);
+                            assert_eq!(a.encoding_name(), b.encoding_name());
+                        }
+                        (Value::ZSet(a), Value::ZSet(b)) => {
+                            assert!(a.iter().eq(b.iter()));
+                            assert_eq!(a.encoding_name(), b.encoding_name());
+                        }
+                        _ => assert_eq!(back.value_type(), value.value_type()),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_payloads_are_rejected_without_panicking() {
+        let limits = limits(false);
+        for value in samples(&limits) {
+            let mut w = RdbWriter::new(false);
+            write_value(&mut w, &value);
+            let body = w.buf;
+            for cut in 0..body.len() {
+                let mut r = RdbReader::new(&body[..cut]);
+                if let Ok(t) = r.u8() {
+                    assert!(read_value(&mut r, t, &limits).is_err() || r.remaining() == 0);
+                }
+                let mut r = RdbReader::new(&body[..cut]);
+                if let Ok(t) = r.u8() {
+                    let _ = skip_value(&mut r, t);
+                }
+            }
+            for flip in 0..body.len() {
+                let mut damaged = body.clone();
+                damaged[flip] ^= 0x5A;
+                let mut r = RdbReader::new(&damaged);
+                if let Ok(t) = r.u8() {
+                    let _ = read_value(&mut r, t, &limits);
+                }
+            }
+        }
+    }
+}
