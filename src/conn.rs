@@ -21,6 +21,10 @@ const LARGE_BUFFER_BYTES: usize = 1 << 20;
 /// reply buffer plus 1024 bytes of reply list).
 const UNAUTHENTICATED_PENDING_REPLY_MAX: usize = 16 * 1024 + 1024;
 
+/// How long an unauthenticated client that does not read its replies may
+/// hold the rest of them before it is disconnected.
+const UNAUTHENTICATED_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The most commands one cross-shard hop carries.
 const REMOTE_BATCH_MAX: usize = 256;
 
@@ -123,6 +127,18 @@ impl Connection {
                         return Ok(());
                     }
                     session.out.bytes.drain(..sent);
+                    if !session.out.bytes.is_empty() {
+                        // The socket is full and the client is not reading:
+                        // waiting for it without reading would stall this
+                        // connection forever, so the wait is bounded.
+                        let write = stream.write_all(&session.out.bytes);
+                        let timer = async {
+                            cores::sleep(UNAUTHENTICATED_WRITE_WAIT).await;
+                            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading"))
+                        };
+                        futures_lite::future::or(write, timer).await?;
+                        session.out.bytes.clear();
+                    }
                 }
                 stream.write_all(&session.out.bytes).await?;
                 session.shard.state().stats.net_output_bytes += session.out.bytes.len() as u64;
