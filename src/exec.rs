@@ -312,14 +312,27 @@ pub fn run_keyed(
 ) {
     let start = Instant::now();
     let errors_before = out.errors;
+    let now = now_ms();
+    // With the WAL on, a deterministic single-key write is logged as the
+    // command itself rather than as its key's new value.
+    let logged_key = match state.wal.is_some() && crate::persist::wal::loggable_as_command(&spec.name) {
+        true => match spec.key_indexes(argv)[..] {
+            [key] if crate::persist::wal::command_mode_possible(state, db, argv.get(key)) => Some(key),
+            _ => None,
+        },
+        false => None,
+    };
     let mut ctx = Ctx {
         state,
         db,
         out,
-        now_ms: now_ms(),
+        now_ms: now,
         no_touch,
     };
     run(&mut ctx, argv);
+    if let Some(key) = logged_key {
+        crate::persist::wal::log_command(state, db, argv.get(key), now, argv);
+    }
     crate::blocking::notify_if_ready(state);
     if count {
         record(state, spec, start, errors_before, out);
@@ -327,6 +340,19 @@ pub fn run_keyed(
         let prefix = out.last_error_prefix[..out.last_error_prefix_len as usize].to_vec();
         state.stats.record_error(&prefix);
     }
+}
+
+/// Runs a keyed command at a given time, for WAL replay: no statistics, no
+/// logging (the journal is off while replaying).
+pub fn run_keyed_at(state: &mut ShardState, run: KeyedFn, argv: &Argv, db: usize, out: &mut ReplyBuf, now_ms: u64) {
+    let mut ctx = Ctx {
+        state,
+        db,
+        out,
+        now_ms,
+        no_touch: false,
+    };
+    run(&mut ctx, argv);
 }
 
 /// Splits a multi-key command by shard, runs each part under shard locks and

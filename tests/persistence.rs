@@ -326,6 +326,23 @@ fn wal_replays_on_any_shard_count_with_whole_database_operations() {
     raw.call(&[b"SET", b"stays", b"1"]);
     call_ok(&mut raw, &[b"SWAPDB", b"5", b"6"]);
     raw.call(&[b"SELECT", b"0"]);
+    // Logged as commands (replayed at their original time): pushes and
+    // pops on large values, a push onto a key whose TTL has passed, and a
+    // key first changed by a command logged as a state, then by a command.
+    raw.call(&[b"LPUSH", b"l:big", b"head"]);
+    raw.call(&[b"RPOP", b"l:big"]);
+    raw.call(&[b"HINCRBYFLOAT", b"h:big", b"f1", b"1.5"]);
+    raw.call(&[b"ZINCRBY", b"z:big", b"3", b"m7"]);
+    raw.call(&[b"SREM", b"st:bigint", b"5"]);
+    raw.call(&[b"SETRANGE", b"s:big", b"10", b"yyy"]);
+    raw.call(&[b"RPUSH", b"short", b"a"]);
+    raw.call(&[b"PEXPIRE", b"short", b"1"]);
+    std::thread::sleep(Duration::from_millis(5));
+    raw.call(&[b"RPUSH", b"short", b"b"]);
+    raw.call(&[b"MULTI"]);
+    raw.call(&[b"SET", b"mixed", b"1"]);
+    raw.call(&[b"APPEND", b"mixed", b"2"]);
+    raw.call(&[b"EXEC"]);
     raw.call(&[b"DEL", b"l:small"]);
     raw.call(&[b"INCR", b"s:int"]);
     raw.call(&[b"SPOP", b"st:big"]);

@@ -92,11 +92,18 @@ pub struct Journal {
     pub keys: Vec<HashSet<Vec<u8>>>,
 }
 
-/// Changes to whole databases, replayed in order before key states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Changes replayed in order before key states: whole-database operations,
+/// and deterministic single-key commands logged as themselves (so a push
+/// onto a large list costs its own size in the log, not the list's).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JournalOp {
     Flush(usize),
     Swap(usize, usize),
+    Command {
+        db: usize,
+        time_ms: u64,
+        argv: Vec<Vec<u8>>,
+    },
 }
 
 impl Journal {

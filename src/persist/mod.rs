@@ -256,7 +256,8 @@ impl Progress {
 
     fn tick(&mut self, offset: usize, keys: u64) {
         self.checks = self.checks.wrapping_add(1);
-        if !self.enabled || !self.checks.is_multiple_of(1024) || self.last.elapsed() < std::time::Duration::from_secs(1) {
+        if !self.enabled || !self.checks.is_multiple_of(1024) || self.last.elapsed() < std::time::Duration::from_secs(1)
+        {
             return;
         }
         self.last = std::time::Instant::now();

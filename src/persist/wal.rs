@@ -37,6 +37,75 @@ const OP_SET: u8 = 1;
 const OP_DEL: u8 = 2;
 const OP_FLUSH: u8 = 3;
 const OP_SWAP: u8 = 4;
+const OP_COMMAND: u8 = 5;
+
+/// Single-key writes whose effect depends only on the key's value, the
+/// arguments and the time: the WAL logs them as commands (replayed with
+/// their original time) instead of the key's whole new value. Not here:
+/// commands with random results (SPOP), several keys, or that store values
+/// computed from other keys.
+const LOGGED_AS_COMMANDS: &[&str] = &[
+    "lpush",
+    "rpush",
+    "lpushx",
+    "rpushx",
+    "lpop",
+    "rpop",
+    "linsert",
+    "lset",
+    "lrem",
+    "ltrim",
+    "hset",
+    "hmset",
+    "hsetnx",
+    "hdel",
+    "hincrby",
+    "hincrbyfloat",
+    "sadd",
+    "srem",
+    "zadd",
+    "zincrby",
+    "zrem",
+    "zremrangebyscore",
+    "zremrangebyrank",
+    "zremrangebylex",
+    "zpopmin",
+    "zpopmax",
+    "append",
+    "setrange",
+    "setbit",
+];
+
+/// Whether a keyed command may be logged as itself.
+pub fn loggable_as_command(name: &str) -> bool {
+    LOGGED_AS_COMMANDS.contains(&name)
+}
+
+/// Before a single-key command runs: whether it can be logged as itself,
+/// i.e. the WAL is on and the key has no unlogged change earlier in this
+/// group (its replay must start from the state the log already holds).
+pub fn command_mode_possible(state: &ShardState, db: usize, key: &[u8]) -> bool {
+    match &state.wal {
+        Some(wal) => !wal.journal.borrow().keys[db].contains(key),
+        None => false,
+    }
+}
+
+/// After such a command ran: if it changed the key, log the command instead
+/// of the key's state.
+pub fn log_command(state: &ShardState, db: usize, key: &[u8], time_ms: u64, argv: &crate::resp::Argv) {
+    let Some(wal) = &state.wal else {
+        return;
+    };
+    let mut journal = wal.journal.borrow_mut();
+    if journal.keys[db].remove(key) {
+        journal.ops.push(JournalOp::Command {
+            db,
+            time_ms,
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+        });
+    }
+}
 
 /// How often the commit task looks for changes nobody kicked it for (active
 /// expiry, blocked clients served): the longest a change waits to be written
@@ -218,15 +287,25 @@ pub fn seal(state: &mut ShardState, now_ms: u64) {
     }
     let mut w = RdbWriter::new(false);
     for op in &journal.ops {
-        match *op {
+        match op {
             JournalOp::Flush(db) => {
                 w.u8(OP_FLUSH);
-                w.length(db as u64);
+                w.length(*db as u64);
             }
             JournalOp::Swap(a, b) => {
                 w.u8(OP_SWAP);
-                w.length(a as u64);
-                w.length(b as u64);
+                w.length(*a as u64);
+                w.length(*b as u64);
+            }
+            JournalOp::Command { db, time_ms, argv } => {
+                w.u8(OP_COMMAND);
+                w.length(*db as u64);
+                w.u64_le(*time_ms);
+                w.length(argv.len() as u64);
+                for arg in argv {
+                    w.length(arg.len() as u64);
+                    w.buf.extend_from_slice(arg);
+                }
             }
         }
     }
@@ -628,9 +707,41 @@ fn apply_group(
                     swap_filtered(&mut state.dbs, a, b, &from_log, now);
                 }
             }
+            OP_COMMAND => {
+                let db = r.length()? as usize;
+                let time_ms = r.u64_le()?;
+                let argc = r.count(1)?;
+                let mut args = Vec::with_capacity(argc);
+                for _ in 0..argc {
+                    let len = r.length()? as usize;
+                    args.push(r.bytes(len)?);
+                }
+                replay_command(state, db, time_ms, &args).map_err(|what| r.error(what))?;
+            }
             _ => return Err(r.error("unknown WAL operation")),
         }
     }
+    Ok(())
+}
+
+/// Replays a logged command on this shard if it owns the command's key, with
+/// the time it originally ran at.
+fn replay_command(state: &mut ShardState, db: usize, time_ms: u64, args: &[&[u8]]) -> Result<(), &'static str> {
+    let argv = crate::OwnedArgv::from_parts(args.iter().copied());
+    let argv = argv.argv();
+    let spec = crate::command::lookup(argv.get(0)).ok_or("unknown command in the WAL")?;
+    let crate::command::Handler::Keyed { run, .. } = spec.handler else {
+        return Err("not a keyed command in the WAL");
+    };
+    let keys = spec.key_indexes(&argv);
+    let [key] = keys[..] else {
+        return Err("a logged command must have one key");
+    };
+    if key_shard(argv.get(key), state.shards) != state.id || db >= state.dbs.len() {
+        return Ok(());
+    }
+    let mut out = crate::resp::ReplyBuf::with_capacity(false, 64);
+    crate::exec::run_keyed_at(state, *run, &argv, db, &mut out, time_ms);
     Ok(())
 }
 
