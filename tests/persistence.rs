@@ -383,6 +383,23 @@ fn wal_torn_tail_is_cut_and_damage_stops_the_start() {
     let mut torn = whole.clone();
     torn.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3]);
     std::fs::write(&file, &torn).unwrap();
+    // aof-load-truncated no: a torn tail stops the start instead.
+    let refused = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "--port",
+            &common::free_port().to_string(),
+            "--appendonly",
+            "yes",
+            "--shards",
+            "1",
+        ])
+        .args(["--aof-load-truncated", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("incomplete record at offset"));
     let mut server = Server::start_in(&dir, 1, &wal);
     let mut raw = server.raw();
     assert_eq!(digest(&mut raw), before);

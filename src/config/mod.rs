@@ -46,6 +46,7 @@ const ACTED_ON: &[&str] = &[
     "appendonly",
     "appendfsync",
     "appenddirname",
+    "aof-load-truncated",
     // Collection encodings (config::Encodings).
     "hash-max-listpack-entries",
     "hash-max-listpack-value",

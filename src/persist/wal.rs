@@ -590,6 +590,13 @@ pub fn replay_all(state: &mut ShardState, dir: &Path, truncate_torn: bool) -> Re
         let (records, tail) = wal::log::scan(&data, None);
         match tail {
             Tail::Clean => {}
+            Tail::Torn { offset } if state.config.get("aof-load-truncated") == Some("no") => {
+                return Err(format!(
+                    "WAL {} ends with an incomplete record at offset {offset}; set aof-load-truncated yes to start \
+                     without it",
+                    file.path.display()
+                ));
+            }
             Tail::Torn { offset } => {
                 stats.torn_tails += 1;
                 // Only the owning shard (same count) cuts the file; every
