@@ -7,6 +7,7 @@
 pub mod disk;
 pub mod dispatch;
 pub mod net;
+mod readiness;
 pub mod seam;
 pub mod sync;
 

@@ -1,7 +1,7 @@
 //! Listeners and connection streams. Each shard binds its own listener on the
 //! same port (glommio sets SO_REUSEPORT), so the kernel spreads connections.
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use std::io;
 use std::net::SocketAddr;
 
@@ -36,7 +36,7 @@ impl Listener {
     pub async fn accept(&self) -> io::Result<Stream> {
         let stream = self.inner.accept().await.map_err(io::Error::from)?;
         stream.set_nodelay(true).map_err(io::Error::from)?;
-        Ok(Stream { inner: stream })
+        Stream::watched(stream)
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -44,12 +44,28 @@ impl Listener {
     }
 }
 
-/// An accepted connection.
+/// A connection. Reads are plain non-blocking `recv` calls woken by the
+/// shard's epoll poller (`readiness`); writes go through glommio.
 pub struct Stream {
     inner: glommio::net::TcpStream,
+    poller: std::rc::Rc<crate::readiness::Poller>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        self.poller.deregister(self.inner.as_raw_fd());
+    }
 }
 
 impl Stream {
+    fn watched(inner: glommio::net::TcpStream) -> io::Result<Stream> {
+        use std::os::fd::AsRawFd;
+        let poller = crate::readiness::poller()?;
+        poller.register(inner.as_raw_fd())?;
+        Ok(Stream { inner, poller })
+    }
+
     /// Connects to `addr` (host:port), giving up after `timeout`.
     pub async fn connect(addr: &str, timeout: std::time::Duration) -> io::Result<Stream> {
         use std::net::ToSocketAddrs;
@@ -61,12 +77,35 @@ impl Stream {
             .await
             .map_err(io::Error::from)?;
         let _ = inner.set_nodelay(true);
-        Ok(Stream { inner })
+        Stream::watched(inner)
     }
 
     /// Reads what is available into `buf`; 0 means the peer closed.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).await
+        use std::os::fd::AsRawFd;
+        let fd = self.inner.as_raw_fd();
+        let poller = self.poller.clone();
+        std::future::poll_fn(|cx| {
+            // SAFETY: `fd` is this stream's open socket and `buf` is valid
+            // for `buf.len()` bytes; MSG_DONTWAIT never blocks.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT) };
+            if n >= 0 {
+                return std::task::Poll::Ready(Ok(n as usize));
+            }
+            let error = io::Error::last_os_error();
+            match error.kind() {
+                io::ErrorKind::WouldBlock => {
+                    poller.wait_readable(fd, cx.waker());
+                    std::task::Poll::Pending
+                }
+                io::ErrorKind::Interrupted => {
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+                _ => std::task::Poll::Ready(Err(error)),
+            }
+        })
+        .await
     }
 
     /// Writes all of `buf`.
