@@ -15,7 +15,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 args=()
 for arg in "$@"; do
     if [ "$arg" = "--ci" ]; then
-        args+=(--check --units-file "$here/ci-units.txt")
+        # The tests in ci-skip.txt race across shards (reasons at the top of
+        # their expected lists); a lost race can leave a client blocked until
+        # the harness's timeout, so the gate does not run them.
+        args+=(--check --units-file "$here/ci-units.txt" --harness-args "--skipfile $here/ci-skip.txt")
     else
         args+=("$arg")
     fi
