@@ -152,7 +152,10 @@ fn main() {
     let snapshot = load_snapshot_file(&config);
     let (wal_dir, wal_fsync) = persist::wal::settings(&config);
     let wal_on = config.get("appendonly") == Some("yes");
-    let wal_segment = persist::wal::next_segment(&wal_dir);
+    let replay_from = snapshot.as_ref().map_or(0, |image| persist::wal_segment_of(image));
+    // New writes go after every segment on disk and after the snapshot's own
+    // mark (older segments may already be gone).
+    let wal_segment = persist::wal::next_segment(&wal_dir).max(replay_from);
     if wal_on {
         notice!(
             "Write-ahead log on (appendfsync {}), in {}: replaying segments before {wal_segment}",
@@ -192,7 +195,7 @@ fn main() {
                     if wal_on {
                         let start = std::time::Instant::now();
                         let mut state = shard.state();
-                        match persist::wal::replay_all(&mut state, &wal_dir, true) {
+                        match persist::wal::replay_all(&mut state, &wal_dir, true, replay_from) {
                             Ok(stats) => notice!(
                                 "Shard {} replayed {} WAL records ({} keys set, {} deleted, {} torn tails cut) in {:.3} seconds",
                                 shard.id().0,

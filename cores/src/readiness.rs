@@ -108,7 +108,9 @@ fn helper(epfd: RawFd, poke: RawFd, shared: Arc<Shared>) {
             continue;
         }
         let mut handoff = shared.handoff.lock().expect("handoff lock");
-        handoff.ready.extend(events[..n as usize].iter().map(|e| e.u64 as RawFd));
+        handoff
+            .ready
+            .extend(events[..n as usize].iter().map(|e| e.u64 as RawFd));
         handoff.armed = false;
         drop(handoff);
         // SAFETY: one byte from a valid buffer to our socket; a full socket

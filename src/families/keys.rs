@@ -630,9 +630,9 @@ fn flushall(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     .await;
                 // Redis saves the emptied dataset right away when save
                 // points exist, so a restart does not bring the keys back.
-                let saved = segments[0].is_some() && super::persistence::save_empty(&s.shard.state());
+                let segment = segments.iter().flatten().copied().min().unwrap_or(0);
+                let saved = segments[0].is_some() && super::persistence::save_empty(&s.shard.state(), segment);
                 if saved {
-                    let segment = segments.iter().flatten().copied().min().unwrap_or(0);
                     s.call_all(move |state: &mut ShardState| crate::persist::wal::snapshot_written(state, segment))
                         .await;
                 }

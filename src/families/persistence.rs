@@ -53,16 +53,21 @@ pub async fn take_snapshot(shard: &Shard<ShardState>) -> Snapshot {
         );
     }
     shard.unlock_all(&all, tx);
-    build_snapshot(parts)
+    let (dir, _) = persist::wal::settings(&shard.state().config);
+    build_snapshot(parts, &dir)
 }
 
 fn all_shards(shard: &Shard<ShardState>) -> Vec<ShardId> {
     (0..shard.count()).map(|i| ShardId(i as u16)).collect()
 }
 
-fn build_snapshot(parts: Vec<ShardPart>) -> Snapshot {
-    let image = persist::assemble(&parts, crate::exec::now_ms(), crate::memory::used_bytes());
-    let wal_segment = parts.iter().map(|p| p.wal_segment).min().unwrap_or(0);
+fn build_snapshot(parts: Vec<ShardPart>, wal_dir: &std::path::Path) -> Snapshot {
+    // Without a WAL, the snapshot supersedes every segment left on disk.
+    let wal_segment = match parts.iter().map(|p| p.wal_segment).min().unwrap_or(0) {
+        0 => persist::wal::next_segment(wal_dir),
+        segment => segment,
+    };
+    let image = persist::assemble(&parts, crate::exec::now_ms(), crate::memory::used_bytes(), wal_segment);
     let dirty = Arc::new(parts.into_iter().map(|p| p.dirty).collect());
     Snapshot {
         image,
@@ -307,7 +312,8 @@ pub async fn debug_reload(session: &mut Session, merge: bool, flush: bool, save:
                 let parts = s
                     .call_all(|state: &mut ShardState| persist::serialize_shard(state))
                     .await;
-                let snapshot = build_snapshot(parts);
+                let (dir, _) = persist::wal::settings(&s.shard.state().config);
+                let snapshot = build_snapshot(parts, &dir);
                 if let Err(error) = persist::write_file(&path, &snapshot.image) {
                     crate::warning!("Failed saving the DB for DEBUG RELOAD: {error}");
                     return Err("ERR Error trying to save the DB, check server logs.");
@@ -360,9 +366,13 @@ pub async fn debug_reload(session: &mut Session, merge: bool, flush: bool, save:
 
 /// Writes the empty snapshot FLUSHALL leaves when save points exist (Redis
 /// saves right after flushing).
-pub fn save_empty(state: &ShardState) -> bool {
+pub fn save_empty(state: &ShardState, wal_segment: u64) -> bool {
     let parts: Vec<ShardPart> = Vec::new();
-    let image = persist::assemble(&parts, crate::exec::now_ms(), crate::memory::used_bytes());
+    let wal_segment = match wal_segment {
+        0 => persist::wal::next_segment(&persist::wal::settings(&state.config).0),
+        segment => segment,
+    };
+    let image = persist::assemble(&parts, crate::exec::now_ms(), crate::memory::used_bytes(), wal_segment);
     let path = persist::snapshot_path(state);
     match persist::write_file(&path, &image) {
         Ok(()) => {
@@ -474,7 +484,7 @@ pub async fn turn_wal_on(shard: &Rc<Shard<ShardState>>) {
     }
     shard.unlock_all(&all, tx);
     crate::notice!("Write-ahead log turned on (appendfsync {fsync:?}): writing its base snapshot");
-    let snapshot = build_snapshot(parts);
+    let snapshot = build_snapshot(parts, &dir);
     let path = persist::snapshot_path(&shard.state());
     if !persist::begin_bgsave(started) {
         // A save is running: write this base snapshot in the foreground.
@@ -541,7 +551,8 @@ pub async fn debug_loadaof(session: &mut Session) -> Result<(), &'static str> {
                         .map_err(|e| e.to_string());
                 }
                 if result.is_ok() {
-                    result = persist::wal::replay_all(state, &dir, false).map(|_| ());
+                    let from = image.as_ref().map_or(0, |i| persist::wal_segment_of(i));
+                    result = persist::wal::replay_all(state, &dir, false, from).map(|_| ());
                 }
                 for (db, journal) in state.dbs.iter_mut().zip(journals) {
                     db.journal = journal;

@@ -112,8 +112,14 @@ pub fn serialize_shard(state: &mut ShardState) -> ShardPart {
     }
 }
 
+/// The aux field naming the first WAL segment written after the snapshot:
+/// recovery replays only segments from there on, so a segment whose changes
+/// the snapshot already holds is never applied twice (logged commands are
+/// not idempotent), even if a crash came before it was deleted.
+const AUX_WAL_SEGMENT: &str = "tessera-wal-segment";
+
 /// Assembles the shards' parts into one RDB file image.
-pub fn assemble(parts: &[ShardPart], now_ms: u64, used_memory: u64) -> Vec<u8> {
+pub fn assemble(parts: &[ShardPart], now_ms: u64, used_memory: u64, wal_segment: u64) -> Vec<u8> {
     let total: usize = parts.iter().flat_map(|p| p.dbs.iter()).map(|d| d.bytes.len()).sum();
     let mut w = RdbWriter::new(false);
     w.buf.reserve(total + 256);
@@ -129,6 +135,7 @@ pub fn assemble(parts: &[ShardPart], now_ms: u64, used_memory: u64) -> Vec<u8> {
     aux(&mut w, "ctime", &(now_ms / 1000).to_string());
     aux(&mut w, "used-mem", &used_memory.to_string());
     aux(&mut w, "aof-base", "0");
+    aux(&mut w, AUX_WAL_SEGMENT, &wal_segment.to_string());
     let databases = parts.first().map_or(0, |p| p.dbs.len());
     for db in 0..databases {
         let keys: u64 = parts.iter().map(|p| p.dbs[db].keys).sum();
@@ -211,6 +218,28 @@ pub fn subtract_dirty(state: &mut ShardState, dirty: &[u64]) {
     for (db, saved) in state.dbs.iter_mut().zip(dirty) {
         db.stats.dirty = db.stats.dirty.saturating_sub(*saved);
     }
+}
+
+/// The first WAL segment a snapshot image does not hold (its
+/// `tessera-wal-segment` aux field; 0 for files written by Redis or before
+/// the field existed, meaning every segment is replayed).
+pub fn wal_segment_of(image: &[u8]) -> u64 {
+    if check_image(image).is_err() {
+        return 0;
+    }
+    let mut r = RdbReader::new(&image[9..]);
+    while let Ok(rdb::OPCODE_AUX) = r.u8() {
+        let (Ok(key), Ok(value)) = (r.string(), r.string()) else {
+            return 0;
+        };
+        if &*key == AUX_WAL_SEGMENT.as_bytes() {
+            return std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    0
 }
 
 /// Loading limits from a shard's configuration.

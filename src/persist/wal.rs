@@ -575,13 +575,22 @@ pub struct ReplayStats {
     pub torn_tails: u64,
 }
 
-/// Replays every WAL segment in `dir` into this shard, taking the keys it
-/// owns. A torn last record is cut off (with a log line); a damaged record
+/// Replays the WAL segments in `dir` from `from_segment` on (the snapshot
+/// holds the older ones) into this shard, taking the keys it owns. A torn last record is cut off (with a log line); a damaged record
 /// elsewhere is an error naming file and offset.
-pub fn replay_all(state: &mut ShardState, dir: &Path, truncate_torn: bool) -> Result<ReplayStats, String> {
+pub fn replay_all(
+    state: &mut ShardState,
+    dir: &Path,
+    truncate_torn: bool,
+    from_segment: u64,
+) -> Result<ReplayStats, String> {
     let mut stats = ReplayStats::default();
     let limits = super::load_limits_of(state);
     for file in list_segments(dir) {
+        if file.segment < from_segment {
+            // Held by the snapshot already (a crash came before its deletion).
+            continue;
+        }
         if file.shards == state.shards && file.shard != state.id.0 as usize {
             // Same layout: another shard's log holds none of this shard's keys.
             continue;
