@@ -12,6 +12,15 @@ use std::process::Command;
 use std::time::Duration;
 
 const DEBUG: [&str; 2] = ["--enable-debug-command", "yes"];
+/// The WAL on, every reply waiting for its sync.
+const WAL: [&str; 6] = [
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--enable-debug-command",
+    "yes",
+];
 
 /// Writes small and large values of every type (every encoding), a TTL and
 /// a second database.
@@ -309,15 +318,7 @@ fn wal_files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn wal_replays_on_any_shard_count_with_whole_database_operations() {
     let dir = scratch_dir("wal-layout");
-    let wal = [
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--enable-debug-command",
-        "yes",
-    ];
-    let mut server = Server::start_in(&dir, 2, &wal);
+    let mut server = Server::start_in(&dir, 2, &WAL);
     let mut raw = server.raw();
     fill(&mut raw);
     raw.call(&[b"SELECT", b"5"]);
@@ -349,7 +350,7 @@ fn wal_replays_on_any_shard_count_with_whole_database_operations() {
     let before = digest(&mut raw);
     server.kill();
     for shards in [2, 4, 1] {
-        let mut server = Server::start_in(&dir, shards, &wal);
+        let mut server = Server::start_in(&dir, shards, &WAL);
         let mut raw = server.raw();
         assert_eq!(digest(&mut raw), before, "replayed on {shards} shards");
         raw.call(&[b"SELECT", b"6"]);
@@ -359,18 +360,25 @@ fn wal_replays_on_any_shard_count_with_whole_database_operations() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Starts tessera (WAL on, one shard) in `dir`, expects the start to fail
+/// and returns what it printed.
+fn failed_start(dir: &Path, extra: &[&str]) -> String {
+    let port = common::free_port().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["--port", &port, "--appendonly", "yes", "--shards", "1"])
+        .args(extra)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "tessera started");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[test]
 fn wal_torn_tail_is_cut_and_damage_stops_the_start() {
     let dir = scratch_dir("wal-torn");
-    let wal = [
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--enable-debug-command",
-        "yes",
-    ];
-    let mut server = Server::start_in(&dir, 1, &wal);
+    let mut server = Server::start_in(&dir, 1, &WAL);
     let mut raw = server.raw();
     for i in 0..50 {
         raw.call(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
@@ -384,23 +392,9 @@ fn wal_torn_tail_is_cut_and_damage_stops_the_start() {
     torn.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3]);
     std::fs::write(&file, &torn).unwrap();
     // aof-load-truncated no: a torn tail stops the start instead.
-    let refused = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "--port",
-            &common::free_port().to_string(),
-            "--appendonly",
-            "yes",
-            "--shards",
-            "1",
-        ])
-        .args(["--aof-load-truncated", "no"])
-        .arg("--dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stdout).contains("incomplete record at offset"));
-    let mut server = Server::start_in(&dir, 1, &wal);
+    let refused = failed_start(&dir, &["--aof-load-truncated", "no"]);
+    assert!(refused.contains("incomplete record at offset"), "{refused}");
+    let mut server = Server::start_in(&dir, 1, &WAL);
     let mut raw = server.raw();
     assert_eq!(digest(&mut raw), before);
     server.kill();
@@ -411,21 +405,7 @@ fn wal_torn_tail_is_cut_and_damage_stops_the_start() {
     let mut damaged = whole.clone();
     damaged[30] ^= 0xFF;
     std::fs::write(&file, &damaged).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "--port",
-            &common::free_port().to_string(),
-            "--appendonly",
-            "yes",
-            "--shards",
-            "1",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(!status.status.success());
-    let out = String::from_utf8_lossy(&status.stdout);
+    let out = failed_start(&dir, &[]);
     assert!(out.contains("is damaged at offset") && out.contains(".wal"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
