@@ -49,7 +49,14 @@ impl Listener {
 pub struct Stream {
     inner: glommio::net::TcpStream,
     poller: std::rc::Rc<crate::readiness::Poller>,
+    /// Reads in a row that found data at once: a client that floods the
+    /// socket never makes a read wait, so the task yields now and then to
+    /// let the shard's other connections and tasks run.
+    ready_streak: u32,
 }
+
+/// Reads that may find data at once before the reading task yields.
+const READY_STREAK_MAX: u32 = 8;
 
 impl Drop for Stream {
     fn drop(&mut self) {
@@ -63,7 +70,11 @@ impl Stream {
         use std::os::fd::AsRawFd;
         let poller = crate::readiness::poller()?;
         poller.register(inner.as_raw_fd())?;
-        Ok(Stream { inner, poller })
+        Ok(Stream {
+            inner,
+            poller,
+            ready_streak: 0,
+        })
     }
 
     /// Connects to `addr` (host:port), giving up after `timeout`.
@@ -85,7 +96,8 @@ impl Stream {
         use std::os::fd::AsRawFd;
         let fd = self.inner.as_raw_fd();
         let poller = self.poller.clone();
-        std::future::poll_fn(|cx| {
+        let mut waited = false;
+        let result = std::future::poll_fn(|cx| {
             // SAFETY: `fd` is this stream's open socket and `buf` is valid
             // for `buf.len()` bytes; MSG_DONTWAIT never blocks.
             let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT) };
@@ -95,6 +107,7 @@ impl Stream {
             let error = io::Error::last_os_error();
             match error.kind() {
                 io::ErrorKind::WouldBlock => {
+                    waited = true;
                     poller.wait_readable(fd, cx.waker());
                     std::task::Poll::Pending
                 }
@@ -105,7 +118,17 @@ impl Stream {
                 _ => std::task::Poll::Ready(Err(error)),
             }
         })
-        .await
+        .await;
+        if waited {
+            self.ready_streak = 0;
+        } else {
+            self.ready_streak += 1;
+            if self.ready_streak >= READY_STREAK_MAX {
+                self.ready_streak = 0;
+                crate::yield_now().await;
+            }
+        }
+        result
     }
 
     /// Writes all of `buf`.
