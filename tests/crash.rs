@@ -80,7 +80,6 @@ impl KeyLog {
     /// How many of the sent operations the server's state reflects, checked
     /// to be a prefix of what was sent.
     fn observed(&self, con: &mut Connection) -> Result<usize, String> {
-        let strings = |v: Vec<String>| -> Vec<String> { v };
         let prefix_len = |items: Vec<String>, render: &dyn Fn(u64) -> String, ordered: bool| {
             let n = items.len();
             if n > self.sent.len() {
@@ -139,37 +138,22 @@ impl KeyLog {
                     Ok(n)
                 }
             },
-            Kind::List => {
-                let items: Vec<String> = redis::cmd("LRANGE")
-                    .arg(&self.key)
-                    .arg(0)
-                    .arg(-1)
-                    .query(con)
-                    .map_err(|e| e.to_string())?;
-                prefix_len(strings(items), &|s| s.to_string(), true)
-            }
-            Kind::Hash => {
-                let fields: Vec<String> = redis::cmd("HKEYS")
-                    .arg(&self.key)
-                    .query(con)
-                    .map_err(|e| e.to_string())?;
-                prefix_len(fields, &|s| format!("f{s}"), false)
-            }
-            Kind::Set => {
-                let members: Vec<String> = redis::cmd("SMEMBERS")
-                    .arg(&self.key)
-                    .query(con)
-                    .map_err(|e| e.to_string())?;
-                prefix_len(members, &|s| format!("m{s}"), false)
-            }
-            Kind::ZSet => {
-                let members: Vec<String> = redis::cmd("ZRANGE")
-                    .arg(&self.key)
-                    .arg(0)
-                    .arg(-1)
-                    .query(con)
-                    .map_err(|e| e.to_string())?;
-                prefix_len(members, &|s| format!("m{s}"), true)
+            Kind::List | Kind::Hash | Kind::Set | Kind::ZSet => {
+                // How to read the collection, how each sent seq appears in
+                // it, and whether its order is the order of sending.
+                let (command, range, render, ordered): (&str, bool, fn(u64) -> String, bool) = match self.kind {
+                    Kind::List => ("LRANGE", true, |s| s.to_string(), true),
+                    Kind::Hash => ("HKEYS", false, |s| format!("f{s}"), false),
+                    Kind::Set => ("SMEMBERS", false, |s| format!("m{s}"), false),
+                    _ => ("ZRANGE", true, |s| format!("m{s}"), true),
+                };
+                let mut cmd = redis::cmd(command);
+                cmd.arg(&self.key);
+                if range {
+                    cmd.arg(0).arg(-1);
+                }
+                let items: Vec<String> = cmd.query(con).map_err(|e| e.to_string())?;
+                prefix_len(items, &render, ordered)
             }
         }
     }

@@ -348,7 +348,7 @@ pub fn check_image(image: &[u8]) -> Result<u16, RdbError> {
 /// expired are dropped, as a primary does. With `merge`, a loaded key
 /// replaces an existing one; otherwise a duplicate is an error.
 pub fn load_shard(state: &mut ShardState, image: &[u8], now_ms: u64, merge: bool) -> Result<LoadStats, RdbError> {
-    let version = check_image(image)?;
+    check_image(image)?;
     let mut r = RdbReader::new(&image[9..]);
     let base = 9;
     let at = |r: &RdbReader, what| RdbError {
@@ -427,7 +427,6 @@ pub fn load_shard(state: &mut ShardState, image: &[u8], now_ms: u64, merge: bool
             _ => return Err(at(&r, "unknown RDB opcode")),
         }
     }
-    let _ = version;
     // Loading is not a change: the loaded data is what the file holds.
     for db in &mut state.dbs {
         db.stats.dirty = 0;

@@ -6,9 +6,9 @@
 //! depend on it leave (group commit: one write and one fdatasync for every
 //! client of the tick). `everysec` syncs once a second, `no` never. The
 //! commit task writes with plain pwrite/fdatasync on the shard's thread
-//! (`cores::disk::SyncFile`): on this machine that is 1.4x the throughput
-//! of io_uring's write and fsync, which go through kernel worker threads
-//! (SET, 50 clients, appendfsync always: 60k against 42k requests/s).
+//! (`cores::disk::SyncFile`): on this machine that beat io_uring's write
+//! and fsync, which go through kernel worker threads (SET, 50 clients,
+//! appendfsync always: 61k against 55k requests/s).
 //!
 //! Files: `<appenddirname>/tessera.<segment>.<shard>-of-<shards>.wal`. A
 //! snapshot seals every shard's journal under the snapshot lock and moves the
