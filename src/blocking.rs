@@ -16,6 +16,7 @@
 use crate::exec;
 use crate::families::list::{self as list_family, End};
 use crate::keyspace::Value;
+use crate::repl::feed::Op;
 use crate::resp::ReplyBuf;
 use crate::session::Session;
 use crate::shard::ShardState;
@@ -97,6 +98,10 @@ fn claim(flag: &AtomicBool) -> bool {
         .is_ok()
 }
 
+/// A served blocking command: its reply, and what replicas get for it (when
+/// the replication stream is active).
+pub type Served = (Vec<u8>, Option<Op>);
+
 /// Runs `op` on `key` if it holds a non-empty list: Ok(Some(reply)) when
 /// served, Ok(None) when empty or absent, Err(WRONGTYPE).
 pub fn try_op(
@@ -106,7 +111,43 @@ pub fn try_op(
     op: &WaitOp,
     resp3: bool,
     now: u64,
-) -> Result<Option<Vec<u8>>, &'static str> {
+) -> Result<Option<Served>, &'static str> {
+    let reply = try_op_inner(state, db, key, op, resp3, now)?;
+    Ok(reply.map(|(reply, popped)| {
+        let effect = crate::repl::feed::active().then(|| served_effect(db, key, op, popped));
+        (reply, effect)
+    }))
+}
+
+/// What replicas get for a served blocking command: its non-blocking form
+/// with the number of elements actually taken, as Redis propagates it.
+fn served_effect(db: usize, key: &[u8], op: &WaitOp, popped: usize) -> Op {
+    let side = |e: &End| if *e == End::Left { &b"LEFT"[..] } else { &b"RIGHT"[..] };
+    let count = popped.to_string();
+    match op {
+        WaitOp::Pop { end, count: None } => Op::new(db, &[if *end == End::Left { b"LPOP" } else { b"RPOP" }, key]),
+        WaitOp::Pop { end, count: Some(_) } => Op::new(
+            db,
+            &[if *end == End::Left { b"LPOP" } else { b"RPOP" }, key, count.as_bytes()],
+        ),
+        WaitOp::Move { dst, from, to } => Op::new(db, &[b"LMOVE", key, dst, side(from), side(to)]),
+        WaitOp::ZPop { max, count: None } => Op::new(db, &[if *max { &b"ZPOPMAX"[..] } else { b"ZPOPMIN" }, key]),
+        WaitOp::ZPop { max, count: Some(_) } => Op::new(
+            db,
+            &[if *max { &b"ZPOPMAX"[..] } else { b"ZPOPMIN" }, key, count.as_bytes()],
+        ),
+    }
+}
+
+/// try_op's work; the count is the elements taken.
+fn try_op_inner(
+    state: &mut ShardState,
+    db: usize,
+    key: &[u8],
+    op: &WaitOp,
+    resp3: bool,
+    now: u64,
+) -> Result<Option<(Vec<u8>, usize)>, &'static str> {
     let limits = ListLimits {
         fill: state.config.settings.encodings.list_max_listpack_size,
         packed_threshold: state.list_packed_threshold,
@@ -118,6 +159,11 @@ pub fn try_op(
             Some(None) => return Err(crate::errors::WRONGTYPE),
             Some(Some(false)) => {}
         }
+        let length = dbs[db]
+            .peek(key, now)
+            .and_then(|e| e.value.as_zset().map(|z| z.len()))
+            .unwrap_or(0);
+        let popped = count.map_or(1, |n| n.min(length));
         let mut out = ReplyBuf::new(resp3);
         match count {
             None => {
@@ -143,7 +189,7 @@ pub fn try_op(
                 crate::families::zset::pop_reply(&mut dbs[db], key, *max, *n, now, &mut out, shape)
             }
         }
-        return Ok(Some(out.bytes));
+        return Ok(Some((out.bytes, popped)));
     }
     let list = match dbs[db].write(key, now) {
         None => return Ok(None),
@@ -154,6 +200,7 @@ pub fn try_op(
         },
     };
     let mut out = ReplyBuf::new(resp3);
+    let mut popped = 1;
     match op {
         WaitOp::Pop { end, count: None } => {
             let item = list_family::pop(list, *end).expect("non-empty");
@@ -163,6 +210,7 @@ pub fn try_op(
         }
         WaitOp::Pop { end, count: Some(n) } => {
             let n = (*n).min(list.len());
+            popped = n;
             out.array(2);
             out.bulk(key);
             out.array(n);
@@ -199,7 +247,7 @@ pub fn try_op(
     {
         dbs[db].delete(key, now);
     }
-    Ok(Some(out.bytes))
+    Ok(Some((out.bytes, popped)))
 }
 
 /// A reply on its way home, with what to undo if the client is gone.
@@ -252,7 +300,12 @@ fn serve_ready(state: &mut ShardState) -> Vec<Delivery> {
                     }
                 }
                 let wake = match try_op(state, db, &key, &waiter.op, waiter.resp3, now) {
-                    Ok(Some(reply)) => Wake::Reply(reply),
+                    Ok(Some((reply, effect))) => {
+                        if let Some(op) = effect {
+                            crate::repl::feed::propagate_ops(&[op], false);
+                        }
+                        Wake::Reply(reply)
+                    }
                     Ok(None) => unreachable!("checked non-empty"),
                     Err(e) => {
                         let mut out = ReplyBuf::new(waiter.resp3);
@@ -567,17 +620,33 @@ async fn pop_or_block(session: &mut Session, keys: Vec<Vec<u8>>, op: WaitOp, tim
                 }
             }
             let (k, o) = (key.clone(), op.clone());
+            let collect = session.out.collect_effects;
             let result = session
                 .call(owner, move |state: &mut ShardState| {
                     let now = exec::now_ms();
-                    let r = try_op(state, db, &k, &o, resp3, now);
+                    let r = try_op(state, db, &k, &o, resp3, now).map(|served| {
+                        served.map(|(reply, effect)| match effect {
+                            // Outside a transaction the change is propagated
+                            // here, on the key's shard, as it is applied.
+                            Some(op) if !collect => {
+                                crate::repl::feed::propagate_ops(&[op], false);
+                                (reply, None)
+                            }
+                            kept => (reply, kept),
+                        })
+                    });
                     notify_if_ready(state);
                     r
                 })
                 .await;
             match result {
                 Err(e) => return session.out.error(e),
-                Ok(Some(reply)) => return session.out.raw(&reply),
+                Ok(Some((reply, effect))) => {
+                    if let Some(op) = effect {
+                        session.out.propagate(vec![op]);
+                    }
+                    return session.out.raw(&reply);
+                }
                 Ok(None) => {}
             }
         }

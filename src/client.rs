@@ -33,6 +33,28 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// A new client's record.
+    pub fn new(id: u64, addr: String, laddr: String, fd: i32, now_ms: u64) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            fd,
+            name: Vec::new(),
+            created_ms: now_ms,
+            last_interaction_ms: now_ms,
+            db: 0,
+            multi: -1,
+            last_command: String::new(),
+            resp: 2,
+            query_buffer_bytes: 0,
+            query_buffer_free: 0,
+            output_bytes: 0,
+            killed: false,
+            flags: String::new(),
+        }
+    }
+
     /// The line CLIENT LIST and CLIENT INFO print, in Redis 7.0's field order.
     pub fn line(&self, now_ms: u64) -> String {
         format!(

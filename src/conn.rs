@@ -48,24 +48,13 @@ pub async fn accept_loop(shard: Rc<Shard<ShardState>>, listener: Listener, read_
 pub async fn serve(shard: Rc<Shard<ShardState>>, mut stream: Stream, read_buffer_bytes: usize) {
     let now = exec::now_ms();
     let id = next_client_id();
-    let info = Rc::new(RefCell::new(ClientInfo {
+    let info = Rc::new(RefCell::new(ClientInfo::new(
         id,
-        addr: stream.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
-        laddr: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        fd: stream.raw_fd(),
-        name: Vec::new(),
-        created_ms: now,
-        last_interaction_ms: now,
-        db: 0,
-        multi: -1,
-        last_command: String::new(),
-        resp: 2,
-        query_buffer_bytes: 0,
-        query_buffer_free: 0,
-        output_bytes: 0,
-        killed: false,
-        flags: String::new(),
-    }));
+        stream.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+        stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        stream.raw_fd(),
+        now,
+    )));
     let authenticated = {
         let mut state = shard.state();
         state.clients.insert(id, info.clone());
@@ -147,6 +136,13 @@ impl Connection {
                 if session.out.bytes.capacity() > 1 << 20 {
                     session.out.bytes.shrink_to(16 * 1024);
                 }
+            }
+            if let Some(start) = session.replica.take() {
+                // SYNC/PSYNC: from now on this connection carries the
+                // replication stream.
+                let rest = self.buf[self.start..self.end].to_vec();
+                crate::repl::master::serve(session, stream, start, rest).await;
+                return Ok(());
             }
             if close || session.info.borrow().killed {
                 return Ok(());
@@ -277,6 +273,9 @@ impl Connection {
                     self.start += consumed;
                     if session.close_after_reply || session.info.borrow().killed {
                         return true;
+                    }
+                    if session.replica.is_some() {
+                        return false;
                     }
                 }
             }

@@ -104,6 +104,10 @@ pub fn sanitize(bytes: &[u8], limit: usize) -> String {
         .collect()
 }
 
+pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+pub const MASTERDOWN: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 #[cfg(test)]
 mod tests {
     use super::*;

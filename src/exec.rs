@@ -87,6 +87,20 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
             return finish_reply(session, reply_start);
         }
     }
+    if let Some(message) = replication_refusal(session, spec) {
+        if spec.name == "exec" && session.multi.is_some() {
+            // EXEC of a transaction the server's state no longer allows.
+            crate::families::transaction::abort(session).await;
+            reject(
+                session,
+                Some(spec),
+                &format!("EXECABORT Transaction discarded because of: {message}"),
+            );
+        } else {
+            reject(session, Some(spec), message);
+        }
+        return finish_reply(session, reply_start);
+    }
     {
         let mut info = session.info.borrow_mut();
         info.last_command.clear();
@@ -110,7 +124,41 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
         session.batch_wrote = true;
     }
     dispatch(session, spec, argv).await;
+    if crate::repl::feed::active() && session.batch_wrote {
+        session.woff = crate::repl::feed::offset();
+    }
     finish_reply(session, reply_start);
+}
+
+/// The replication state's objection to running `spec` now, if any:
+/// NOREPLICAS for a write when fewer good replicas than
+/// min-replicas-to-write are connected; on a replica, READONLY for a
+/// client's write and MASTERDOWN while the link is down (Redis's checks in
+/// processCommand; EXEC is judged by the commands it queued).
+fn replication_refusal(session: &Session, spec: &CommandSpec) -> Option<&'static str> {
+    let replica = crate::repl::replica::is_replica() && !session.from_master;
+    let min_replicas = session.shard.state().config.settings.min_replicas_to_write;
+    if !replica && min_replicas == 0 {
+        return None;
+    }
+    let (write, stale_ok) = match (&session.multi, spec.name.as_str()) {
+        (Some(queue), "exec") => (
+            queue.iter().any(|q| q.spec.flags.contains(Flags::WRITE)),
+            queue.iter().all(|q| q.spec.flags.contains(Flags::STALE)),
+        ),
+        _ => (spec.flags.contains(Flags::WRITE), spec.flags.contains(Flags::STALE)),
+    };
+    let state = session.shard.state();
+    if write && !crate::repl::replica::is_replica() && min_replicas > 0 {
+        let good = crate::repl::feed::good_replicas(state.config.settings.min_replicas_max_lag);
+        if (good as u64) < min_replicas {
+            return Some(errors::NOREPLICAS);
+        }
+    }
+    if replica {
+        return crate::repl::replica::refusal(&state, write, stale_ok);
+    }
+    None
 }
 
 /// Whether used memory is past `maxmemory` (when set). Tessera does not evict,
@@ -148,7 +196,10 @@ pub fn remote_batchable(session: &Session, argv: &Argv) -> Option<(ShardId, &'st
         || session.tx.is_some()
         || crate::families::client::pause_pending(session)
         || crate::persist::wal::write_error().is_some()
+        || crate::repl::replica::is_replica()
+        || session.shard.state().config.settings.min_replicas_to_write > 0
     {
+        // These need execute()'s checks (replication state, MISCONF).
         return None;
     }
     let spec = command::lookup(argv.get(0))?;
@@ -217,9 +268,11 @@ pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &
             Some(target) => {
                 let owned = OwnedArgv::from_argv(argv);
                 let (db, resp3, no_touch) = (session.db, session.out.resp3, session.no_touch);
+                let collect = session.out.collect_effects;
                 let reply = session
                     .call(target, move |state| {
                         let mut out = ReplyBuf::new(resp3);
+                        out.collect_effects = collect;
                         run_keyed(state, spec, run, &owned.argv(), db, &mut out, no_touch, true);
                         out
                     })
@@ -322,14 +375,23 @@ pub fn run_keyed(
         },
         false => None,
     };
+    let feeding = crate::repl::feed::active() && spec.flags.contains(Flags::WRITE);
+    let dirty_before = if feeding { total_dirty(state) } else { 0 };
     let mut ctx = Ctx {
         state,
         db,
         out,
         now_ms: now,
         no_touch,
+        effect: Default::default(),
     };
     run(&mut ctx, argv);
+    if feeding {
+        let effect = std::mem::take(&mut ctx.effect);
+        if total_dirty(state) != dirty_before {
+            propagate_effect(out, db, effect, argv);
+        }
+    }
     if let Some(key) = logged_key {
         crate::persist::wal::log_command(state, db, argv.get(key), now, argv);
     }
@@ -342,6 +404,26 @@ pub fn run_keyed(
     }
 }
 
+/// Changes applied on this shard so far (every database): a write command
+/// that moved it changed something and is propagated.
+fn total_dirty(state: &ShardState) -> u64 {
+    state.dbs.iter().map(|db| db.stats.dirty).sum()
+}
+
+/// Sends a command's effect to the replication stream (or to the
+/// coordinator collecting a transaction's).
+fn propagate_effect(out: &mut ReplyBuf, db: usize, effect: crate::repl::feed::Effect, argv: &Argv) {
+    use crate::repl::feed::{Effect, Op};
+    let ops = match effect {
+        Effect::Verbatim => {
+            let args: Vec<&[u8]> = argv.iter().collect();
+            vec![Op::new(db, &args)]
+        }
+        Effect::Rewritten(commands) => commands.into_iter().map(|resp| Op { db, resp }).collect(),
+    };
+    out.propagate(ops);
+}
+
 /// Runs a keyed command at a given time, for WAL replay: no statistics, no
 /// logging (the journal is off while replaying).
 pub fn run_keyed_at(state: &mut ShardState, run: KeyedFn, argv: &Argv, db: usize, out: &mut ReplyBuf, now_ms: u64) {
@@ -351,6 +433,7 @@ pub fn run_keyed_at(state: &mut ShardState, run: KeyedFn, argv: &Argv, db: usize
         out,
         now_ms,
         no_touch: false,
+        effect: Default::default(),
     };
     run(&mut ctx, argv);
 }
@@ -395,11 +478,18 @@ async fn run_split(session: &mut Session, spec: &'static CommandSpec, run: Keyed
                 let reply = s
                     .call(target, move |state| {
                         let mut out = ReplyBuf::new(resp3);
+                        out.collect_effects = true;
                         run_keyed(state, spec, run, &part.argv(), db, &mut out, no_touch, false);
                         out
                     })
                     .await;
                 replies.push((positions, reply));
+            }
+            // Replicas get the command whole, as received, if any part
+            // changed something.
+            if replies.iter().any(|(_, reply)| !reply.effects.is_empty()) {
+                let args: Vec<&[u8]> = argv.iter().collect();
+                s.out.propagate(vec![crate::repl::feed::Op::new(db, &args)]);
             }
             replies
         })
@@ -530,6 +620,7 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
             }
             scratch.dbs[db].start_recording();
             let mut out = ReplyBuf::new(s.out.resp3);
+            out.collect_effects = s.out.collect_effects;
             run_keyed(&mut scratch, spec, run, &owned.argv(), db, &mut out, s.no_touch, false);
             s.out.append(&out);
             let changed = scratch.dbs[db].take_recorded();

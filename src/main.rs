@@ -17,6 +17,7 @@ mod keyspace;
 mod log;
 mod memory;
 mod persist;
+mod repl;
 mod resp;
 mod session;
 mod shard;
@@ -224,6 +225,9 @@ fn main() {
                         }
                     }
                     families::server::spawn_cron(shard.clone());
+                    if shard.id().0 == 0 {
+                        repl::replica::start_from_config(shard.clone());
+                    }
                     cores::spawn(blocking::serve_loop(shard.clone()));
                     for listener in listeners {
                         cores::spawn(conn::accept_loop(shard.clone(), listener, read_buffer_bytes));

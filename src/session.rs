@@ -64,6 +64,15 @@ pub struct Session {
     /// the WAL then fails, these replies must not leave. Replies to reads
     /// are sent anyway, as Redis serves reads while its AOF fails.
     pub batch_wrote: bool,
+    /// Set by SYNC/PSYNC: the connection becomes a replica once the
+    /// snapshot is flushed.
+    pub replica: Option<crate::repl::master::ReplicaStart>,
+    /// What the client announced with REPLCONF.
+    pub announced: crate::repl::master::Announced,
+    /// The replication offset after this client's last write (WAIT).
+    pub woff: u64,
+    /// The master's stream applied on a replica: may write.
+    pub from_master: bool,
 }
 
 impl Session {
@@ -87,6 +96,10 @@ impl Session {
             reply_mode: ReplyMode::On,
             wal_wait: RefCell::new(Vec::new()),
             batch_wrote: false,
+            replica: None,
+            announced: Default::default(),
+            woff: 0,
+            from_master: false,
         }
     }
 
@@ -101,6 +114,17 @@ impl Session {
     /// All shard ids, ascending.
     pub fn all_shards(&self) -> Vec<ShardId> {
         (0..self.shard.count()).map(|i| ShardId(i as u16)).collect()
+    }
+
+    /// Propagates a command as received to replicas (or keeps it for the
+    /// transaction collecting its effects), in the session's database.
+    pub fn propagate_command(&mut self, argv: &crate::resp::Argv) {
+        if !crate::repl::feed::active() {
+            return;
+        }
+        let args: Vec<&[u8]> = argv.iter().collect();
+        let op = crate::repl::feed::Op::new(self.db, &args);
+        self.out.propagate(vec![op]);
     }
 
     /// Runs `f` on `target`'s state within this session's transaction.
@@ -175,7 +199,13 @@ impl Session {
         let tx = self.shard.new_tx();
         self.shard.lock_all(targets, tx).await;
         self.tx = Some(tx);
+        self.out.collect_effects = true;
         let result = body(self).await;
+        // The changes made under the locks go to the replication stream as
+        // one block before any other command can touch these shards.
+        self.out.collect_effects = false;
+        let effects = std::mem::take(&mut self.out.effects);
+        crate::repl::feed::propagate_ops(&effects, true);
         self.tx = None;
         self.shard.unlock_all(targets, tx);
         result

@@ -114,6 +114,9 @@ impl ShardState {
     pub fn scratch(like: &ShardState) -> Self {
         let mut state = ShardState::new(like.id, like.shards, like.config.clone());
         state.active_expire_enabled = false;
+        for db in &mut state.dbs {
+            db.propagates_expiry = false;
+        }
         state.list_packed_threshold = like.list_packed_threshold;
         state
     }

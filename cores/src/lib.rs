@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod net;
 mod readiness;
 pub mod seam;
+pub mod signal;
 pub mod sync;
 
 pub use dispatch::{Responder, Shard, TxId};

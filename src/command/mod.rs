@@ -79,11 +79,28 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// CLIENT NO-TOUCH: reads do not update the LRU clock.
     pub no_touch: bool,
+    /// What replicas are sent for this command (when it changed something).
+    pub effect: crate::repl::feed::Effect,
 }
 
 impl Ctx<'_> {
     pub fn db(&mut self) -> &mut crate::keyspace::Db {
         &mut self.state.dbs[self.db]
+    }
+
+    /// Replicas get `argv` for this command instead of the command as
+    /// received (its deterministic form: PEXPIREAT for EXPIRE, SREM for
+    /// SPOP). Called more than once, each call adds one more command.
+    pub fn propagate_as(&mut self, argv: &[&[u8]]) {
+        use crate::repl::feed::{encode, Effect};
+        if !crate::repl::feed::active() {
+            return;
+        }
+        let resp = encode(argv);
+        match &mut self.effect {
+            Effect::Rewritten(commands) => commands.push(resp),
+            effect => *effect = Effect::Rewritten(vec![resp]),
+        }
     }
 }
 

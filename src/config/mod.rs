@@ -47,6 +47,14 @@ const ACTED_ON: &[&str] = &[
     "appendfsync",
     "appenddirname",
     "aof-load-truncated",
+    // Replication stream to replicas (src/repl).
+    "repl-ping-replica-period",
+    "replicaof",
+    "min-replicas-to-write",
+    "min-replicas-max-lag",
+    "replica-read-only",
+    "replica-serve-stale-data",
+    "masterauth",
     // Collection encodings (config::Encodings).
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
@@ -229,6 +237,13 @@ pub struct Settings {
     pub save: Vec<(i64, i64)>,
     /// Collection encoding thresholds.
     pub encodings: Encodings,
+    /// Replication (src/repl): writes need this many replicas that acked
+    /// within the lag (NOREPLICAS otherwise); a replica refuses writes from
+    /// clients, and with stale data off, most commands while its link is down.
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
+    pub replica_read_only: bool,
+    pub replica_serve_stale_data: bool,
 }
 
 /// The thresholds at which small (packed) collections convert to their big
@@ -781,6 +796,10 @@ impl Config {
                 enable_debug_command: Protected::No,
                 save: vec![(3600, 1), (300, 100), (60, 10000)],
                 encodings: Encodings::default(),
+                min_replicas_to_write: 0,
+                min_replicas_max_lag: 10,
+                replica_read_only: true,
+                replica_serve_stale_data: true,
             },
             values,
             unacted: Vec::new(),
@@ -933,6 +952,10 @@ impl Config {
             "maxclients" => s.maxclients = v.parse().unwrap_or(10000),
             "maxmemory" => s.maxmemory = v.parse().unwrap_or(0),
             "maxmemory-policy" => s.maxmemory_policy = v,
+            "min-replicas-to-write" => s.min_replicas_to_write = v.parse().unwrap_or(0),
+            "min-replicas-max-lag" => s.min_replicas_max_lag = v.parse().unwrap_or(10),
+            "replica-read-only" => s.replica_read_only = v != "no",
+            "replica-serve-stale-data" => s.replica_serve_stale_data = v != "no",
             "hash-max-listpack-entries" => s.encodings.hash_max_listpack_entries = v.parse().unwrap_or(512),
             "hash-max-listpack-value" => s.encodings.hash_max_listpack_value = v.parse().unwrap_or(64),
             "set-max-intset-entries" => s.encodings.set_max_intset_entries = v.parse().unwrap_or(512),

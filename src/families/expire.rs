@@ -115,6 +115,18 @@ fn expire_generic(ctx: &mut Ctx, argv: &Argv, name: &str, unit_seconds: bool, re
     };
     let reply = op_expire(ctx.db(), argv.get(1), when_ms, flags, now);
     ctx.out.int(reply);
+    if reply == 1 {
+        // Replicas get an absolute time (or the deletion), whatever form
+        // the client used, so they expire the key when the master does.
+        if when_ms <= now as i64 {
+            ctx.propagate_as(&[b"DEL", argv.get(1)]);
+        } else {
+            let at = when_ms.to_string();
+            let mut args: Vec<&[u8]> = vec![b"PEXPIREAT", argv.get(1), at.as_bytes()];
+            args.extend(options.iter().copied());
+            ctx.propagate_as(&args);
+        }
+    }
 }
 
 fn expire(ctx: &mut Ctx, argv: &Argv) {

@@ -275,6 +275,8 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &Argv) {
     hash.set(field, text.as_bytes(), &limits);
     db.modified(key);
     ctx.out.bulk(text.as_bytes());
+    // Replicas get the result, not the float arithmetic.
+    ctx.propagate_as(&[b"HSET", key, field, text.as_bytes()]);
 }
 
 /// Above this many requested fields with WITHVALUES, Redis refuses the count.

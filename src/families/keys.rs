@@ -224,15 +224,30 @@ fn copy(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             replace,
         } = args;
         let copied = if source_shard == destination_shard {
-            session
+            let collect = session.out.collect_effects;
+            let command = crate::repl::feed::Op::new(source_db, &argv.argv().iter().collect::<Vec<_>>());
+            let (copied, effect) = session
                 .call(source_shard, move |state| {
                     let now = crate::exec::now_ms();
-                    match copy_read(&mut state.dbs[source_db], &source, now) {
+                    let copied = match copy_read(&mut state.dbs[source_db], &source, now) {
                         Some(value) => copy_write(&mut state.dbs[destination_db], &destination, value, replace, now),
                         None => 0,
+                    };
+                    match (copied, collect) {
+                        (0, _) => (copied, None),
+                        // Propagated here, on the keys' shard, as applied.
+                        (_, false) => {
+                            crate::repl::feed::propagate_ops(&[command], false);
+                            (copied, None)
+                        }
+                        (_, true) => (copied, Some(command)),
                     }
                 })
-                .await
+                .await;
+            if let Some(op) = effect {
+                session.out.propagate(vec![op]);
+            }
+            copied
         } else {
             let mut targets = vec![source_shard, destination_shard];
             targets.sort();
@@ -246,11 +261,16 @@ fn copy(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     let Some(value) = value else {
                         return 0;
                     };
-                    s.call(destination_shard, move |state| {
-                        let now = crate::exec::now_ms();
-                        copy_write(&mut state.dbs[destination_db], &destination, value, replace, now)
-                    })
-                    .await
+                    let copied = s
+                        .call(destination_shard, move |state| {
+                            let now = crate::exec::now_ms();
+                            copy_write(&mut state.dbs[destination_db], &destination, value, replace, now)
+                        })
+                        .await;
+                    if copied == 1 {
+                        s.propagate_command(&argv.argv());
+                    }
+                    copied
                 })
                 .await
         };
@@ -600,6 +620,8 @@ fn flushdb(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     state.dbs[db].flush(crate::exec::now_ms());
                 })
                 .await;
+                // Always propagated, even when the database was empty.
+                s.propagate_command(&argv.argv());
             })
             .await;
         session.out.ok();
@@ -636,6 +658,8 @@ fn flushall(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     s.call_all(move |state: &mut ShardState| crate::persist::wal::snapshot_written(state, segment))
                         .await;
                 }
+                // Always propagated, even when the dataset was empty.
+                s.propagate_command(&argv.argv());
             })
             .await;
         session.out.ok();
@@ -678,6 +702,7 @@ fn swapdb(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     op_swapdb(&mut state.dbs, first, second, crate::exec::now_ms())
                 })
                 .await;
+                s.propagate_command(&argv);
             })
             .await;
         session.out.ok();

@@ -472,10 +472,14 @@ fn lmpop(ctx: &mut Ctx, argv: &Argv) {
         match write(db, key, now) {
             Err(e) => return ctx.out.error(e),
             Ok(None) => continue,
-            Ok(Some(_)) => {
+            Ok(Some(list)) => {
+                let popped = args.count.min(list.len()).to_string();
                 ctx.out.array(2);
                 ctx.out.bulk(key);
-                return pop_range(db, key, args.side, args.count, now, ctx.out);
+                pop_range(db, key, args.side, args.count, now, ctx.out);
+                // Replicas get the plain pop with the count taken.
+                let command: &[u8] = if args.side == End::Left { b"LPOP" } else { b"RPOP" };
+                return ctx.propagate_as(&[command, key, popped.as_bytes()]);
             }
         }
     }

@@ -45,6 +45,8 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         string::COMMANDS,
         transaction::COMMANDS,
         zset::COMMANDS,
+        crate::repl::master::COMMANDS,
+        crate::repl::replica::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -290,7 +290,9 @@ fn restore(ctx: &mut Ctx, argv: &Argv) {
         ttl => Some((ttl as u64).saturating_add(now)),
     };
     if at.is_some_and(|at| at <= now) {
-        // Already expired: the key is gone (a replaced key was deleted).
+        // Already expired: the key is gone (a replaced key was deleted, and
+        // replicas delete it too).
+        ctx.propagate_as(&[b"DEL", key]);
         return ctx.out.ok();
     }
     db.insert(key, value, at, now);
@@ -298,6 +300,14 @@ fn restore(ctx: &mut Ctx, argv: &Argv) {
         entry.lru = lru_clock(now).wrapping_sub(idle.min(u32::MAX as i64) as u32);
     }
     ctx.out.ok();
+    if let (Some(at), false) = (at, absttl) {
+        // Replicas get the absolute expiry: RESTORE key <unix ms> ... ABSTTL.
+        let at = at.to_string();
+        let mut args: Vec<&[u8]> = argv.iter().collect();
+        args[2] = at.as_bytes();
+        args.push(b"ABSTTL");
+        ctx.propagate_as(&args);
+    }
 }
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save (unless NOSAVE), empty the

@@ -309,7 +309,6 @@ fn shard_report(state: &mut ShardState) -> ShardReport {
 struct ProcessFacts {
     started: Instant,
     run_id: String,
-    replid: String,
 }
 
 fn process_facts() -> &'static ProcessFacts {
@@ -327,7 +326,6 @@ fn process_facts() -> &'static ProcessFacts {
         ProcessFacts {
             started: Instant::now(),
             run_id: hex(1),
-            replid: hex(2),
         }
     })
 }
@@ -593,21 +591,50 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                 line!("total_error_replies:{}", sum(|r| r.total_error_replies));
             }
             "replication" => {
+                let repl = crate::repl::feed::report();
                 line!("# Replication");
-                line!("role:master");
-                line!("connected_slaves:0");
+                let replica = crate::repl::replica::report();
+                match &replica {
+                    None => line!("role:master"),
+                    Some(r) => {
+                        line!("role:slave");
+                        line!("master_host:{}", r.host);
+                        line!("master_port:{}", r.port);
+                        line!("master_link_status:{}", if r.up { "up" } else { "down" });
+                        line!("master_last_io_seconds_ago:{}", r.last_io_s);
+                        line!("master_sync_in_progress:{}", u8::from(r.sync_in_progress));
+                        line!("slave_read_repl_offset:{}", r.offset);
+                        line!("slave_repl_offset:{}", r.offset);
+                        line!("slave_priority:100");
+                        line!("slave_read_only:{}", u8::from(state.config.settings.replica_read_only));
+                        line!("replica_announced:1");
+                    }
+                }
+                line!("connected_slaves:{}", repl.replicas.len());
+                for (i, (ip, port, acked, lag)) in repl.replicas.iter().enumerate() {
+                    line!("slave{i}:ip={ip},port={port},state=online,offset={acked},lag={lag}");
+                }
                 line!("master_failover_state:no-failover");
-                line!("master_replid:{}", facts.replid);
-                line!("master_replid2:0000000000000000000000000000000000000000");
-                line!("master_repl_offset:0");
+                match &replica {
+                    Some(r) => {
+                        line!("master_replid:{}", r.master_replid);
+                        line!("master_replid2:0000000000000000000000000000000000000000");
+                        line!("master_repl_offset:{}", r.offset);
+                    }
+                    None => {
+                        line!("master_replid:{}", repl.replid);
+                        line!("master_replid2:0000000000000000000000000000000000000000");
+                        line!("master_repl_offset:{}", repl.offset);
+                    }
+                }
                 line!("second_repl_offset:-1");
-                line!("repl_backlog_active:0");
+                line!("repl_backlog_active:{}", u8::from(repl.active));
                 line!(
                     "repl_backlog_size:{}",
                     state.config.get("repl-backlog-size").unwrap_or("0")
                 );
-                line!("repl_backlog_first_byte_offset:0");
-                line!("repl_backlog_histlen:0");
+                line!("repl_backlog_first_byte_offset:{}", repl.first_byte);
+                line!("repl_backlog_histlen:{}", repl.histlen);
             }
             "cpu" => {
                 let (sys, user) = rusage(libc::RUSAGE_SELF);
@@ -810,6 +837,13 @@ pub fn spawn_cron(shard: Rc<Shard<ShardState>>) {
                     SHUTDOWN_REQUESTED.store(false, std::sync::atomic::Ordering::Release);
                 }
                 super::persistence::scheduled_save(&shard).await;
+                let period: u64 = shard
+                    .state()
+                    .config
+                    .get("repl-ping-replica-period")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(10);
+                crate::repl::feed::ping_if_due(period * 1000, crate::exec::now_ms());
             }
             super::migrate::close_idle(crate::exec::now_ms());
             if shard.lock_holder().is_some() {

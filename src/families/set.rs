@@ -187,7 +187,9 @@ fn spop(ctx: &mut Ctx, argv: &Argv) {
         set.remove(&member);
         db.modified(key);
         delete_if_empty(db, key, now);
-        return ctx.out.bulk(&member);
+        ctx.out.bulk(&member);
+        // Replicas remove the member this pop chose.
+        return ctx.propagate_as(&[b"SREM", key, &member]);
     };
     if count == 0 {
         return ctx.out.set(0);
@@ -206,6 +208,17 @@ fn spop(ctx: &mut Ctx, argv: &Argv) {
     ctx.out.set(members.len());
     for member in &members {
         ctx.out.bulk(member);
+    }
+    // Replicas remove the members this pop chose (the whole set: DEL), in
+    // SREMs of at most 1024 members as Redis sends them.
+    if members.len() == size {
+        ctx.propagate_as(&[b"DEL", key]);
+    } else {
+        for chunk in members.chunks(1024) {
+            let mut args: Vec<&[u8]> = vec![b"SREM", key];
+            args.extend(chunk.iter().map(|m| m.as_slice()));
+            ctx.propagate_as(&args);
+        }
     }
 }
 

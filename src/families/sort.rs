@@ -331,6 +331,10 @@ async fn sort_command(session: &mut Session, argv: OwnedArgv, readonly: bool) {
                     })
                     .await;
                     s.out.int(n as i64);
+                    // Replicas run the same SORT ... STORE (the shards are
+                    // still locked: nothing changed its inputs since).
+                    let whole: Vec<&[u8]> = args.iter().collect();
+                    s.out.propagate(vec![crate::repl::feed::Op::new(db, &whole)]);
                 }
             }
         })

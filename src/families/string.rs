@@ -213,6 +213,9 @@ fn set_generic(
         } else {
             db.set_expire(key, at);
         }
+        // Replicas get the absolute time, whatever form the client used.
+        let at = at.to_string();
+        ctx.propagate_as(&[b"SET", key, value, b"PXAT", at.as_bytes()]);
     }
     if !options.get {
         match ok {
@@ -228,6 +231,16 @@ fn set(ctx: &mut Ctx, argv: &Argv) {
         Err(message) => return ctx.out.error(message),
     };
     set_generic(ctx, argv.get(1), argv.get(2), &options, "set", None, None);
+    if options.get && options.expire.is_none() {
+        // Replicas get the command without its GET arguments.
+        let args: Vec<&[u8]> = argv
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !a.eq_ignore_ascii_case(b"get"))
+            .map(|(_, a)| a)
+            .collect();
+        ctx.propagate_as(&args);
+    }
 }
 
 fn setnx(ctx: &mut Ctx, argv: &Argv) {
@@ -279,10 +292,16 @@ fn getex(ctx: &mut Ctx, argv: &Argv) {
     match expire_at {
         Some(at) if at <= now => {
             db.delete(key, now);
+            ctx.propagate_as(&[b"DEL", key]);
         }
-        Some(at) => db.set_expire(key, at),
+        Some(at) => {
+            db.set_expire(key, at);
+            let at = at.to_string();
+            ctx.propagate_as(&[b"PEXPIREAT", key, at.as_bytes()]);
+        }
         None if options.persist => {
             db.persist(key);
+            ctx.propagate_as(&[b"PERSIST", key]);
         }
         None => {}
     }
@@ -297,6 +316,7 @@ fn getdel(ctx: &mut Ctx, argv: &Argv) {
     };
     if reply_string(ctx.out, &entry.value) {
         db.delete(key, now);
+        ctx.propagate_as(&[b"DEL", key]);
     }
 }
 
@@ -313,6 +333,7 @@ fn getset(ctx: &mut Ctx, argv: &Argv) {
         }
     }
     db.set(key, Value::from_bytes(argv.get(2)), false, now);
+    ctx.propagate_as(&[b"SET", key, argv.get(2)]);
 }
 
 fn mget(ctx: &mut Ctx, argv: &Argv) {
@@ -509,6 +530,8 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &Argv) {
         None => db.set(key, value, false, now),
     }
     ctx.out.bulk(text.as_bytes());
+    // Replicas get the result, not the float arithmetic.
+    ctx.propagate_as(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
 }
 
 fn getrange(ctx: &mut Ctx, argv: &Argv) {
@@ -834,6 +857,7 @@ pub(crate) mod tests {
             out: &mut out,
             now_ms: 1_000_000,
             no_touch: false,
+            effect: Default::default(),
         };
         run(&mut ctx, &argv);
         out.bytes

@@ -40,6 +40,12 @@ fn end_multi(session: &mut Session) {
     session.info.borrow_mut().multi = -1;
 }
 
+/// Discards the queued transaction and its WATCHes (EXEC refused).
+pub async fn abort(session: &mut Session) {
+    end_multi(session);
+    unwatch_all(session).await;
+}
+
 fn discard(session: &mut Session, _argv: OwnedArgv) -> LocalFuture<'_> {
     Box::pin(async move {
         if session.multi.is_none() {

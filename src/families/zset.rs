@@ -892,7 +892,13 @@ fn zmpop(ctx: &mut Ctx, argv: &Argv) {
         match write(db, key, now) {
             Err(e) => return ctx.out.error(e),
             Ok(None) => continue,
-            Ok(Some(_)) => return pop_reply(db, key, args.side, args.count, now, ctx.out, PopShape::WithKey),
+            Ok(Some(zset)) => {
+                let popped = args.count.min(zset.len()).to_string();
+                pop_reply(db, key, args.side, args.count, now, ctx.out, PopShape::WithKey);
+                // Replicas get the plain pop with the count taken.
+                let command: &[u8] = if args.side { b"ZPOPMAX" } else { b"ZPOPMIN" };
+                return ctx.propagate_as(&[command, key, popped.as_bytes()]);
+            }
         }
     }
     ctx.out.null_array();

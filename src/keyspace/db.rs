@@ -82,6 +82,9 @@ pub struct Db {
     /// commit.
     pub index: usize,
     pub journal: Option<Rc<RefCell<Journal>>>,
+    /// Expired keys are propagated to replicas as DEL (false in the scratch
+    /// databases of gathered commands, whose keys live on other shards).
+    pub propagates_expiry: bool,
 }
 
 /// What changed on a shard since its last WAL group: structural operations
@@ -122,7 +125,11 @@ impl Journal {
 impl Db {
     /// An empty database that knows its index (for the WAL journal).
     pub fn with_index(index: usize) -> Db {
-        Db { index, ..Db::default() }
+        Db {
+            index,
+            propagates_expiry: true,
+            ..Db::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -153,11 +160,22 @@ impl Db {
     fn live_index(&mut self, key: &[u8], now_ms: u64) -> Result<usize, bool> {
         let index = self.entries.find(key).ok_or(false)?;
         if self.entries.at(index).has_expire && self.is_expired(key, now_ms) {
-            self.remove(key);
-            self.stats.expired_keys += 1;
+            self.expire_now(key);
             return Err(true);
         }
         Ok(index)
+    }
+
+    /// Deletes an expired key: counted as expired, not as a change by the
+    /// command that met it, and propagated to replicas as DEL at once (so
+    /// it stays outside any MULTI/EXEC block the command's effects form).
+    fn expire_now(&mut self, key: &[u8]) {
+        self.remove(key);
+        self.stats.dirty -= 1;
+        self.stats.expired_keys += 1;
+        if self.propagates_expiry {
+            crate::repl::feed::propagate(self.index, &[b"DEL", key]);
+        }
     }
 
     /// Looks a key up for reading: lazy expiry, hit/miss counters, LRU touch.
@@ -471,8 +489,7 @@ impl Db {
         self.expire_cursor = cursor;
         let expired = expired_keys.len();
         for key in expired_keys {
-            self.remove(&key);
-            self.stats.expired_keys += 1;
+            self.expire_now(&key);
         }
         (sampled, expired)
     }

@@ -81,7 +81,15 @@ pub struct ShardPart {
 /// to a new segment at this same point.
 pub fn serialize_shard(state: &mut ShardState) -> ShardPart {
     let wal_segment = wal::rotate_for_snapshot(state, crate::exec::now_ms());
-    let state = &*state;
+    ShardPart {
+        wal_segment,
+        ..serialize_partition(state)
+    }
+}
+
+/// Serializes every key of this shard, as RDB key records (no WAL
+/// rotation: a snapshot sent to a replica).
+pub fn serialize_partition(state: &ShardState) -> ShardPart {
     let compress = state.config.get("rdbcompression") != Some("no");
     let mut dbs = Vec::with_capacity(state.dbs.len());
     let mut dirty = Vec::with_capacity(state.dbs.len());
@@ -108,7 +116,7 @@ pub fn serialize_shard(state: &mut ShardState) -> ShardPart {
     ShardPart {
         dbs,
         dirty,
-        wal_segment,
+        wal_segment: 0,
     }
 }
 

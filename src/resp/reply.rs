@@ -10,6 +10,12 @@ pub struct ReplyBuf {
     /// The most recent error's prefix ("ERR", "WRONGTYPE", ...).
     pub last_error_prefix: [u8; 32],
     pub last_error_prefix_len: u8,
+    /// Changes to propagate to replicas, kept here instead of written to
+    /// the stream at once while `collect_effects` is set (a transaction or
+    /// multi-shard command under shard locks: its coordinator writes them
+    /// as one block before unlocking).
+    pub effects: Vec<crate::repl::feed::Op>,
+    pub collect_effects: bool,
 }
 
 impl ReplyBuf {
@@ -20,6 +26,8 @@ impl ReplyBuf {
             errors: 0,
             last_error_prefix: [0; 32],
             last_error_prefix_len: 0,
+            effects: Vec::new(),
+            collect_effects: false,
         }
     }
 
@@ -187,6 +195,17 @@ impl ReplyBuf {
     pub fn append(&mut self, other: &ReplyBuf) {
         self.bytes.extend_from_slice(&other.bytes);
         self.errors += other.errors;
+        self.effects.extend(other.effects.iter().cloned());
+    }
+
+    /// Sends changes to the replication stream now, or keeps them for the
+    /// coordinator when collecting.
+    pub fn propagate(&mut self, ops: Vec<crate::repl::feed::Op>) {
+        if self.collect_effects {
+            self.effects.extend(ops);
+        } else {
+            crate::repl::feed::propagate_ops(&ops, true);
+        }
     }
 }
 

@@ -10,6 +10,8 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod dataset;
+
 /// A running server, killed on drop.
 pub struct Server {
     child: Child,
