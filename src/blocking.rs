@@ -511,6 +511,8 @@ pub async fn block(
     // Counted in INFO's blocked_clients only now that every key's shard
     // knows it (what a test's wait_for_blocked_clients relies on).
     session.shard.state().blocking.registered.insert(client);
+    // CLIENT LIST shows the client blocked (flags=b) until it wakes.
+    session.info.borrow_mut().flags.push('b');
     let guard = ClaimOnDrop {
         shard: session.shard.clone(),
         client,
@@ -529,11 +531,15 @@ pub async fn block(
             None => PEER_CHECK,
         };
         let mut timer = pin!(cores::sleep(step));
+        // The socket reporting news (most often the client hanging up) is
+        // checked at once, so a closed client stops counting as blocked
+        // right away, as in Redis.
+        let mut news = pin!(cores::net::readable(fd));
         let first = std::future::poll_fn(|cx| {
             if let Poll::Ready(v) = receiver.as_mut().poll(cx) {
                 return Poll::Ready(Some(v));
             }
-            if timer.as_mut().poll(cx).is_ready() {
+            if timer.as_mut().poll(cx).is_ready() || (fd >= 0 && news.as_mut().poll(cx).is_ready()) {
                 return Poll::Ready(None);
             }
             Poll::Pending
@@ -556,6 +562,7 @@ pub async fn block(
         break receiver.as_mut().await;
     };
     drop(guard);
+    session.info.borrow_mut().flags.retain(|c| c != 'b');
     match wake {
         Some(Wake::Reply(bytes)) => session.out.raw(&bytes),
         Some(Wake::Timeout) | Some(Wake::Unblock { error: false }) | None => session.out.null_array(),

@@ -55,6 +55,18 @@ impl ClientInfo {
         }
     }
 
+    /// CLIENT LIST TYPE's classes: a replica's connection (flag S), the
+    /// link to this replica's master (M), or a normal client.
+    pub fn client_type(&self) -> &'static str {
+        if self.flags.contains('S') {
+            "replica"
+        } else if self.flags.contains('M') {
+            "master"
+        } else {
+            "normal"
+        }
+    }
+
     /// The line CLIENT LIST and CLIENT INFO print, in Redis 7.0's field order.
     pub fn line(&self, now_ms: u64) -> String {
         format!(

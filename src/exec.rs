@@ -650,6 +650,7 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
                             }
                         }
                     }
+                    crate::blocking::notify_if_ready(state);
                 })
                 .await;
             }

@@ -174,3 +174,23 @@ impl Stream {
         self.inner.as_raw_fd()
     }
 }
+
+/// Waits until the connection socket `fd` of this shard (watched since its
+/// `Stream` was made) has news: data, or the peer hanging up. For a task
+/// that holds the connection but is not reading it (a blocked command
+/// watching for its client going away). May wake spuriously.
+pub async fn readable(fd: i32) {
+    let Ok(poller) = crate::readiness::poller() else {
+        return std::future::pending().await;
+    };
+    let mut armed = false;
+    std::future::poll_fn(|cx| {
+        if armed {
+            return std::task::Poll::Ready(());
+        }
+        armed = true;
+        poller.wait_readable(fd, cx.waker());
+        std::task::Poll::Pending
+    })
+    .await
+}

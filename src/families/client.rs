@@ -74,8 +74,7 @@ fn sync_info(session: &Session) {
     info.flags = flags;
 }
 
-/// Client types (CLIENT LIST TYPE, CLIENT KILL TYPE). Every Tessera client
-/// is a normal one until pub/sub and replication exist.
+/// Client types (CLIENT LIST TYPE, CLIENT KILL TYPE).
 fn client_type(name: &[u8]) -> Option<&'static str> {
     match name.to_ascii_lowercase().as_slice() {
         b"normal" => Some("normal"),
@@ -114,7 +113,6 @@ fn client_list(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             return session.out.error(errors::SYNTAX);
         }
         sync_info(session);
-        let wanted = only_type.is_none_or(|t| t == "normal");
         let now = now_ms();
         let ids_for_shards = ids.clone();
         let lines: Vec<Vec<(u64, String)>> = session
@@ -123,17 +121,16 @@ fn client_list(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     .clients
                     .iter()
                     .filter(|(id, info)| {
-                        !info.borrow().killed && ids_for_shards.as_ref().is_none_or(|ids| ids.contains(id))
+                        let info = info.borrow();
+                        !info.killed
+                            && ids_for_shards.as_ref().is_none_or(|ids| ids.contains(id))
+                            && only_type.is_none_or(|t| t == info.client_type())
                     })
                     .map(|(id, info)| (*id, info.borrow().line(now)))
                     .collect()
             })
             .await;
-        let mut all: Vec<(u64, String)> = if wanted {
-            lines.into_iter().flatten().collect()
-        } else {
-            Vec::new()
-        };
+        let mut all: Vec<(u64, String)> = lines.into_iter().flatten().collect();
         match &ids {
             // CLIENT LIST ID lists in the order the ids were given.
             Some(order) => all.sort_by_key(|(id, _)| order.iter().position(|o| o == id)),
@@ -165,7 +162,7 @@ impl KillFilter {
         !info.killed
             && self.addr.as_ref().is_none_or(|a| *a == info.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == info.laddr)
-            && self.only_type.is_none_or(|t| t == "normal")
+            && self.only_type.is_none_or(|t| t == info.client_type())
             && self.id.is_none_or(|want| want == id)
             && self.user.as_ref().is_none_or(|u| u == "default")
             && self.skip != Some(id)

@@ -233,6 +233,7 @@ fn copy(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                         Some(value) => copy_write(&mut state.dbs[destination_db], &destination, value, replace, now),
                         None => 0,
                     };
+                    crate::blocking::notify_if_ready(state);
                     match (copied, collect) {
                         (0, _) => (copied, None),
                         // Propagated here, on the keys' shard, as applied.
@@ -264,7 +265,9 @@ fn copy(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     let copied = s
                         .call(destination_shard, move |state| {
                             let now = crate::exec::now_ms();
-                            copy_write(&mut state.dbs[destination_db], &destination, value, replace, now)
+                            let copied = copy_write(&mut state.dbs[destination_db], &destination, value, replace, now);
+                            crate::blocking::notify_if_ready(state);
+                            copied
                         })
                         .await;
                     if copied == 1 {
@@ -699,7 +702,9 @@ fn swapdb(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
         session
             .locked(&targets, async |s: &mut Session| {
                 s.call_all(move |state: &mut ShardState| {
-                    op_swapdb(&mut state.dbs, first, second, crate::exec::now_ms())
+                    op_swapdb(&mut state.dbs, first, second, crate::exec::now_ms());
+                    // Clients blocked in either database may be served now.
+                    crate::blocking::notify_if_ready(state);
                 })
                 .await;
                 s.propagate_command(&argv);

@@ -213,7 +213,16 @@ pub fn request_acks() {
 /// repl-timeout.
 pub fn ping_if_due(period_ms: u64, now_ms: u64) {
     static LAST_PING_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    if !active() || now_ms.saturating_sub(LAST_PING_MS.load(Ordering::Relaxed)) < period_ms.max(1) {
+    if !active() {
+        return;
+    }
+    // The first period starts when the stream does.
+    let last = LAST_PING_MS.load(Ordering::Relaxed);
+    if last == 0 {
+        LAST_PING_MS.store(now_ms, Ordering::Relaxed);
+        return;
+    }
+    if now_ms.saturating_sub(last) < period_ms.max(1) {
         return;
     }
     LAST_PING_MS.store(now_ms, Ordering::Relaxed);
@@ -318,17 +327,25 @@ pub fn detach(id: u64) {
     b.trim();
 }
 
-/// Moves the stream bytes replica `id` has not been sent into `out`. Err
-/// when it fell too far behind (it must be disconnected).
-pub fn take_pending(id: u64, out: &mut Vec<u8>) -> Result<(), ()> {
+/// Why a replica's sender must stop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// It fell further behind than LAG_LIMIT.
+    Lagging,
+    /// It was detached (this server became a replica).
+    Detached,
+}
+
+/// Moves the stream bytes replica `id` has not been sent into `out`.
+pub fn take_pending(id: u64, out: &mut Vec<u8>) -> Result<(), Stop> {
     let mut b = backlog();
     let start = b.start;
     let end = start + b.buf.len() as u64;
     let Some(slot) = b.replicas.iter_mut().find(|s| s.id == id) else {
-        return Err(());
+        return Err(Stop::Detached);
     };
     if end - slot.sent > LAG_LIMIT {
-        return Err(());
+        return Err(Stop::Lagging);
     }
     let from = (slot.sent - start) as usize;
     slot.sent = end;

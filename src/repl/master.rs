@@ -177,13 +177,23 @@ pub async fn serve(session: &mut Session, stream: &mut Stream, start: ReplicaSta
     handle_input(&mut input, id);
     loop {
         out.clear();
-        if feed::take_pending(id, &mut out).is_err() {
-            crate::warning!(
-                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                session.id,
-                session.info.borrow().addr
-            );
-            return;
+        match feed::take_pending(id, &mut out) {
+            Ok(()) => {}
+            Err(feed::Stop::Lagging) => {
+                crate::warning!(
+                    "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    session.id,
+                    session.info.borrow().addr
+                );
+                return;
+            }
+            Err(feed::Stop::Detached) => {
+                crate::notice!(
+                    "Connection with replica {} closed: this server is now a replica",
+                    session.info.borrow().addr
+                );
+                return;
+            }
         }
         if !out.is_empty() {
             if stream.write_all(&out).await.is_err() {
