@@ -35,6 +35,9 @@ struct Shared {
 pub(crate) struct Poller {
     epfd: RawFd,
     waiters: RefCell<HashMap<RawFd, Waker>>,
+    /// Descriptors that reported readiness while nobody waited on them: the
+    /// next wait returns at once (an edge is never lost).
+    unclaimed: RefCell<std::collections::HashSet<RawFd>>,
     shared: Arc<Shared>,
 }
 
@@ -77,6 +80,7 @@ pub(crate) fn poller() -> io::Result<Rc<Poller>> {
     let poller = Rc::new(Poller {
         epfd,
         waiters: RefCell::new(HashMap::new()),
+        unclaimed: RefCell::new(std::collections::HashSet::new()),
         shared: shared.clone(),
     });
     let (shard_end, helper_end) = (pair[0], pair[1]);
@@ -161,12 +165,22 @@ impl Poller {
                 waker.wake();
                 1
             }
-            None => 0,
+            None => {
+                self.unclaimed.borrow_mut().insert(fd);
+                0
+            }
         }
+    }
+
+    /// Whether `fd` reported readiness since it was last waited on (and
+    /// forgets it).
+    pub(crate) fn take_unclaimed(&self, fd: RawFd) -> bool {
+        self.unclaimed.borrow_mut().remove(&fd)
     }
 
     /// Watches `fd` for incoming data (edge-triggered).
     pub(crate) fn register(&self, fd: RawFd) -> io::Result<()> {
+        self.unclaimed.borrow_mut().remove(&fd);
         let mut event = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: fd as u64,
@@ -181,6 +195,7 @@ impl Poller {
     /// Stops watching `fd` (before it is closed).
     pub(crate) fn deregister(&self, fd: RawFd) {
         self.waiters.borrow_mut().remove(&fd);
+        self.unclaimed.borrow_mut().remove(&fd);
         // SAFETY: removing a descriptor this poller added; errors (already
         // gone) do not matter.
         unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
