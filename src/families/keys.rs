@@ -225,7 +225,8 @@ fn copy(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
         } = args;
         let copied = if source_shard == destination_shard {
             let collect = session.out.collect_effects;
-            let command = crate::repl::feed::Op::new(source_db, &argv.argv().iter().collect::<Vec<_>>());
+            let command = crate::repl::feed::active()
+                .then(|| crate::repl::feed::Op::new(source_db, &argv.argv().iter().collect::<Vec<_>>()));
             let (copied, effect) = session
                 .call(source_shard, move |state| {
                     let now = crate::exec::now_ms();
@@ -234,14 +235,14 @@ fn copy(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                         None => 0,
                     };
                     crate::blocking::notify_if_ready(state);
-                    match (copied, collect) {
-                        (0, _) => (copied, None),
+                    match (copied, command, collect) {
+                        (0, _, _) | (_, None, _) => (copied, None),
                         // Propagated here, on the keys' shard, as applied.
-                        (_, false) => {
+                        (_, Some(command), false) => {
                             crate::repl::feed::propagate_ops(&[command], false);
                             (copied, None)
                         }
-                        (_, true) => (copied, Some(command)),
+                        (_, command, true) => (copied, command),
                     }
                 })
                 .await;
