@@ -102,21 +102,10 @@ fn claim(flag: &AtomicBool) -> bool {
 /// the replication stream is active).
 pub type Served = (Vec<u8>, Option<Op>);
 
-/// Runs `op` on `key` if it holds a non-empty list: Ok(Some(reply)) when
-/// served, Ok(None) when empty or absent, Err(WRONGTYPE).
-pub fn try_op(
-    state: &mut ShardState,
-    db: usize,
-    key: &[u8],
-    op: &WaitOp,
-    resp3: bool,
-    now: u64,
-) -> Result<Option<Served>, &'static str> {
-    let reply = try_op_inner(state, db, key, op, resp3, now)?;
-    Ok(reply.map(|(reply, popped)| {
-        let effect = crate::repl::feed::active().then(|| served_effect(db, key, op, popped));
-        (reply, effect)
-    }))
+/// A served command's reply with its effect for replicas.
+fn served(db: usize, key: &[u8], op: &WaitOp, reply: Vec<u8>, popped: usize) -> Served {
+    let effect = crate::repl::feed::active().then(|| served_effect(db, key, op, popped));
+    (reply, effect)
 }
 
 /// What replicas get for a served blocking command: its non-blocking form
@@ -139,15 +128,16 @@ fn served_effect(db: usize, key: &[u8], op: &WaitOp, popped: usize) -> Op {
     }
 }
 
-/// try_op's work; the count is the elements taken.
-fn try_op_inner(
+/// Runs `op` on `key` if it holds a non-empty list: Ok(Some(served)) when
+/// served, Ok(None) when empty or absent, Err(WRONGTYPE).
+pub fn try_op(
     state: &mut ShardState,
     db: usize,
     key: &[u8],
     op: &WaitOp,
     resp3: bool,
     now: u64,
-) -> Result<Option<(Vec<u8>, usize)>, &'static str> {
+) -> Result<Option<Served>, &'static str> {
     let limits = ListLimits {
         fill: state.config.settings.encodings.list_max_listpack_size,
         packed_threshold: state.list_packed_threshold,
@@ -189,7 +179,7 @@ fn try_op_inner(
                 crate::families::zset::pop_reply(&mut dbs[db], key, *max, *n, now, &mut out, shape)
             }
         }
-        return Ok(Some((out.bytes, popped)));
+        return Ok(Some(served(db, key, op, out.bytes, popped)));
     }
     let list = match dbs[db].write(key, now) {
         None => return Ok(None),
@@ -247,7 +237,7 @@ fn try_op_inner(
     {
         dbs[db].delete(key, now);
     }
-    Ok(Some((out.bytes, popped)))
+    Ok(Some(served(db, key, op, out.bytes, popped)))
 }
 
 /// A reply on its way home, with what to undo if the client is gone.

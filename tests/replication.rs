@@ -76,7 +76,11 @@ fn sync_stream_carries_deterministic_effects_in_order() {
         // Keys on different shards: one command for the replicas.
         call_ok(&mut c, &[b"MSET", b"k1", b"v1", b"k2", b"v2", b"k3", b"v3"]);
         assert_eq!(c.call(&[b"COPY", b"a{t}", b"c{t}"]), b":1\r\n");
-        assert_eq!(c.call(&[b"COPY", b"a{t}", b"c{t}"]), b":0\r\n", "not copied: nothing sent");
+        assert_eq!(
+            c.call(&[b"COPY", b"a{t}", b"c{t}"]),
+            b":0\r\n",
+            "not copied: nothing sent"
+        );
         assert_eq!(c.call(&[b"SPOP", b"set"]), b"$4\r\nonly\r\n");
         c.call(&[b"RPUSH", b"list", b"x"]);
         assert_eq!(c.call(&[b"BLPOP", b"list", b"0"]), b"*2\r\n$4\r\nlist\r\n$1\r\nx\r\n");
