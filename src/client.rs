@@ -30,6 +30,9 @@ pub struct ClientInfo {
     /// Set by CLIENT KILL; the connection closes at its next step.
     pub killed: bool,
     pub flags: String,
+    /// Channel and pattern subscriptions (CLIENT LIST sub, psub).
+    pub sub: usize,
+    pub psub: usize,
 }
 
 impl ClientInfo {
@@ -52,6 +55,8 @@ impl ClientInfo {
             output_bytes: 0,
             killed: false,
             flags: String::new(),
+            sub: 0,
+            psub: 0,
         }
     }
 
@@ -70,7 +75,7 @@ impl ClientInfo {
     /// The line CLIENT LIST and CLIENT INFO print, in Redis 7.0's field order.
     pub fn line(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -80,6 +85,8 @@ impl ClientInfo {
             now_ms.saturating_sub(self.last_interaction_ms) / 1000,
             if self.flags.is_empty() { "N" } else { &self.flags },
             self.db,
+            self.sub,
+            self.psub,
             self.multi,
             self.query_buffer_bytes,
             self.query_buffer_free,

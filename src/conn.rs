@@ -76,6 +76,7 @@ pub async fn serve(shard: Rc<Shard<ShardState>>, mut stream: Stream, read_buffer
         prefetch_ranges: Vec::new(),
     };
     let _ = conn.run(&mut session, &mut stream).await;
+    crate::pubsub::leave(&mut session);
     crate::families::transaction::unwatch_all(&mut session).await;
     shard.state().clients.remove(&id);
 }
@@ -99,15 +100,35 @@ impl Connection {
     async fn run(&mut self, session: &mut Session, stream: &mut Stream) -> std::io::Result<()> {
         loop {
             self.make_room(session)?;
-            let n = stream.read(&mut self.buf[self.end..]).await?;
-            if n == 0 {
-                return Ok(());
+            let buf = &mut self.buf[self.end..];
+            let read = match session.push.as_ref() {
+                None => Some(stream.read(buf).await?),
+                // A subscriber or monitor also wakes for messages.
+                Some(push) => futures_lite::future::or(async { Some(stream.read(buf).await) }, async {
+                    push.signal.wait().await;
+                    None
+                })
+                .await
+                .transpose()?,
+            };
+            let mut close = false;
+            if let Some(n) = read {
+                if n == 0 {
+                    return Ok(());
+                }
+                self.end += n;
+                session.shard.state().stats.net_input_bytes += n as u64;
+                close = self.process(session).await;
+                if !session.wal_barrier().await {
+                    // What these replies acknowledge is not on disk: never send them.
+                    return Ok(());
+                }
             }
-            self.end += n;
-            session.shard.state().stats.net_input_bytes += n as u64;
-            let close = self.process(session).await;
-            if !session.wal_barrier().await {
-                // What these replies acknowledge is not on disk: never send them.
+            if !crate::pubsub::drain(session) {
+                crate::warning!(
+                    "Client id={} closed for overcoming of output buffer limits (pubsub)",
+                    session.id
+                );
                 return Ok(());
             }
             if !session.out.bytes.is_empty() {

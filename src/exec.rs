@@ -29,6 +29,22 @@ fn is_transaction_control(spec: &CommandSpec) -> bool {
     )
 }
 
+/// What a RESP2 connection in Pub/Sub mode may run.
+fn allowed_in_pubsub(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name.as_str(),
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}
+
 /// Replies with a rejection (before the command runs) and counts it.
 fn reject(session: &mut Session, spec: Option<&CommandSpec>, message: &str) {
     session.out.error(message);
@@ -99,6 +115,18 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
         } else {
             reject(session, Some(spec), message);
         }
+        return finish_reply(session, reply_start);
+    }
+    if crate::pubsub::subscribed(session) && !session.out.resp3 && !allowed_in_pubsub(spec) {
+        reject(
+            session,
+            Some(spec),
+            &format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in \
+                 this context",
+                spec.name
+            ),
+        );
         return finish_reply(session, reply_start);
     }
     {
@@ -197,6 +225,8 @@ pub fn remote_batchable(session: &Session, argv: &Argv) -> Option<(ShardId, &'st
         || crate::families::client::pause_pending(session)
         || crate::persist::wal::write_error().is_some()
         || crate::repl::replica::is_replica()
+        || crate::pubsub::monitors_active()
+        || session.push.is_some()
         || session.shard.state().config.settings.min_replicas_to_write > 0
     {
         // These need execute()'s checks (replication state, MISCONF).
@@ -291,6 +321,11 @@ pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &
             run(session, argv);
             record(&mut session.shard.state(), spec, start, errors_before, &session.out);
         }
+    }
+    // Redis shows a command to MONITOR once it ran, except administrative
+    // ones (and scripts' own, which Tessera does not have).
+    if crate::pubsub::monitors_active() && !spec.flags.contains(Flags::ADMIN) {
+        crate::pubsub::feed_monitors(session, argv);
     }
 }
 

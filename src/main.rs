@@ -17,6 +17,8 @@ mod keyspace;
 mod log;
 mod memory;
 mod persist;
+mod proctitle;
+mod pubsub;
 mod repl;
 mod resp;
 mod session;
@@ -42,6 +44,9 @@ fn usage() -> ! {
 }
 
 fn main() {
+    // First, before any thread exists: the process title reuses the memory
+    // of the original arguments and environment.
+    proctitle::init();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-v" || a == "--version") {
         println!("Tessera server v={VERSION} (Redis 7.0.15 compatible) bits=64");
@@ -73,6 +78,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(path) = &file {
+        // Redis shows the config file's absolute path ({config-file}); a
+        // `dir` directive changes the working directory while reading it.
+        if path != "-" {
+            proctitle::remember_config_file(path);
+        }
+    }
     let mut text = String::new();
     if let Some(path) = &file {
         let contents = if path == "-" {
@@ -249,6 +261,9 @@ fn main() {
     }
     if shards_ready == shards {
         notice!("Ready to accept connections tcp");
+    }
+    if config.get("set-proc-title") == Some("yes") {
+        proctitle::apply_config(&config);
     }
     match runner.join() {
         Ok(Ok(())) => {}

@@ -73,6 +73,8 @@ pub struct Session {
     pub woff: u64,
     /// The master's stream applied on a replica: may write.
     pub from_master: bool,
+    /// Pub/Sub subscriptions and MONITOR (None until first used).
+    pub push: Option<Box<crate::pubsub::ClientPush>>,
 }
 
 impl Session {
@@ -100,6 +102,7 @@ impl Session {
             announced: Default::default(),
             woff: 0,
             from_master: false,
+            push: None,
         }
     }
 

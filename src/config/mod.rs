@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 /// Directives Tessera acts on. Everything else known is accepted with a
 /// warning that it has no effect yet.
 const ACTED_ON: &[&str] = &[
+    "proc-title-template",
+    "set-proc-title",
     "bind",
     "port",
     "databases",
@@ -893,6 +895,9 @@ impl Config {
                     } else {
                         "appendfilename can't be a path, just a filename".into()
                     });
+                }
+                if d.name == "proc-title-template" && !crate::proctitle::validate_template(v) {
+                    return Err("template format is invalid or contains unknown variables".into());
                 }
                 if d.name == "appenddirname" && v.contains('/') {
                     return Err("appenddirname can't be a path, just a dirname".into());

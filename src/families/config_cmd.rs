@@ -178,6 +178,13 @@ fn config_set(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                 })
                 .await;
         }
+        if pairs
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("proc-title-template"))
+        {
+            // As Redis, a new template shows at once (even with set-proc-title no).
+            crate::proctitle::apply_config(&session.shard.state().config);
+        }
         if now_on && !was_on {
             super::persistence::turn_wal_on(&session.shard).await;
         } else if was_on && !now_on {

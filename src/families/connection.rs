@@ -18,6 +18,17 @@ pub static COMMANDS: &[CommandDef] = &[
 ];
 
 fn ping(session: &mut Session, argv: &Argv) {
+    if crate::pubsub::subscribed(session) && !session.out.resp3 {
+        // A RESP2 subscriber's replies are arrays, PING's too.
+        return match argv.len() {
+            1 | 2 => {
+                session.out.array(2);
+                session.out.bulk(b"pong");
+                session.out.bulk(if argv.len() == 2 { argv.get(1) } else { b"" });
+            }
+            _ => session.out.error(&errors::wrong_arity("ping")),
+        };
+    }
     match argv.len() {
         1 => session.out.simple("PONG"),
         2 => session.out.bulk(argv.get(1)),
@@ -128,6 +139,7 @@ fn hello(session: &mut Session, argv: &Argv) {
     }
     if version != 0 {
         session.out.resp3 = version == 3;
+        crate::pubsub::protocol_changed(session);
         session.info.borrow_mut().resp = version as u8;
     }
     let resp = if session.out.resp3 { 3 } else { 2 };
@@ -158,6 +170,8 @@ fn reset(session: &mut Session, _argv: OwnedArgv) -> LocalFuture<'_> {
         crate::families::transaction::unwatch_all(session).await;
         session.db = 0;
         session.out.resp3 = false;
+        crate::pubsub::leave(session);
+        crate::pubsub::protocol_changed(session);
         session.reply_mode = ReplyMode::On;
         session.no_touch = false;
         session.authenticated = session.shard.state().config.settings.requirepass.is_none();

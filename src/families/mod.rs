@@ -46,6 +46,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         transaction::COMMANDS,
         zset::COMMANDS,
         crate::repl::master::COMMANDS,
+        crate::pubsub::COMMANDS,
         crate::repl::replica::COMMANDS,
     ]
     .into_iter()
