@@ -103,6 +103,16 @@ impl Server {
         panic!("tessera did not start after 5 tries");
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The binary the tests start.
+    pub fn binary(&self) -> &'static str {
+        env!("CARGO_BIN_EXE_tessera")
+    }
+
     /// Kills the server with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
