@@ -33,6 +33,8 @@ pub struct ClientInfo {
     /// Channel and pattern subscriptions (CLIENT LIST sub, psub).
     pub sub: usize,
     pub psub: usize,
+    /// CLIENT TRACKING's redirection (-1 when not tracking).
+    pub redir: i64,
 }
 
 impl ClientInfo {
@@ -57,6 +59,7 @@ impl ClientInfo {
             flags: String::new(),
             sub: 0,
             psub: 0,
+            redir: -1,
         }
     }
 
@@ -75,7 +78,7 @@ impl ClientInfo {
     /// The line CLIENT LIST and CLIENT INFO print, in Redis 7.0's field order.
     pub fn line(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -83,7 +86,7 @@ impl ClientInfo {
             String::from_utf8_lossy(&self.name),
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_interaction_ms) / 1000,
-            if self.flags.is_empty() { "N" } else { &self.flags },
+            self.flags_text(),
             self.db,
             self.sub,
             self.psub,
@@ -93,7 +96,22 @@ impl ClientInfo {
             self.query_buffer_bytes + self.query_buffer_free,
             self.query_buffer_bytes + self.query_buffer_free + self.output_bytes,
             if self.last_command.is_empty() { "NULL" } else { &self.last_command },
+            self.redir,
             self.resp,
         )
+    }
+
+    /// The flags field: R (a tracking redirection that is gone) is known
+    /// to the shards, the rest to the connection.
+    fn flags_text(&self) -> String {
+        let mut flags = self.flags.clone();
+        if flags.contains('t') && crate::tracking::redirect_broken(self.id) {
+            let at = flags.find('t').expect("has t") + 1;
+            flags.insert(at, 'R');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
     }
 }

@@ -65,6 +65,7 @@ pub async fn serve(shard: Rc<Shard<ShardState>>, mut stream: Stream, read_buffer
         state.config.settings.requirepass.is_none()
     };
     let mut session = Session::new(shard.clone(), info.clone(), authenticated);
+    crate::pubsub::connected(id);
     let mut conn = Connection {
         buf: vec![0; read_buffer_bytes],
         initial_bytes: read_buffer_bytes,
@@ -77,8 +78,23 @@ pub async fn serve(shard: Rc<Shard<ShardState>>, mut stream: Stream, read_buffer
     };
     let _ = conn.run(&mut session, &mut stream).await;
     crate::pubsub::leave(&mut session);
+    crate::tracking::disable(&mut session);
+    crate::pubsub::disconnected(id);
     crate::families::transaction::unwatch_all(&mut session).await;
     shard.state().clients.remove(&id);
+}
+
+/// Moves pushed messages to the output; false (with a log line) when the
+/// client let too many wait and must be closed.
+fn drain_inbox(session: &mut Session) -> bool {
+    if crate::pubsub::drain(session) {
+        return true;
+    }
+    crate::warning!(
+        "Client id={} closed for overcoming of output buffer limits (pubsub)",
+        session.id
+    );
+    false
 }
 
 struct Connection {
@@ -118,17 +134,18 @@ impl Connection {
                 }
                 self.end += n;
                 session.shard.state().stats.net_input_bytes += n as u64;
+                // Messages that arrived before these commands go out before
+                // their replies (as in Redis, where they are already queued).
+                if !drain_inbox(session) {
+                    return Ok(());
+                }
                 close = self.process(session).await;
                 if !session.wal_barrier().await {
                     // What these replies acknowledge is not on disk: never send them.
                     return Ok(());
                 }
             }
-            if !crate::pubsub::drain(session) {
-                crate::warning!(
-                    "Client id={} closed for overcoming of output buffer limits (pubsub)",
-                    session.id
-                );
+            if !drain_inbox(session) {
                 return Ok(());
             }
             if !session.out.bytes.is_empty() {

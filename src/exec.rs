@@ -11,6 +11,7 @@ use crate::resp::{Argv, ReplyBuf};
 use crate::session::{Queued, ReplyMode, Session};
 use crate::shard::ShardState;
 use crate::slot::key_shard;
+use crate::tracking::Caller;
 use crate::OwnedArgv;
 use cores::seam::{Clock, SystemClock};
 use cores::ShardId;
@@ -61,6 +62,15 @@ fn reject(session: &mut Session, spec: Option<&CommandSpec>, message: &str) {
 
 /// Runs one parsed command for the session.
 pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
+    if crate::tracking::over_limit() {
+        // As Redis before each command: the tracking table is brought back
+        // to tracking-table-max-keys, and what that sends this client goes
+        // before the reply.
+        for target in session.all_shards() {
+            session.call(target, |_| crate::tracking::enforce_limit()).await;
+        }
+        crate::pubsub::drain(session);
+    }
     let reply_start = session.out.bytes.len();
     let Some(spec) = command::lookup(argv.get(0)) else {
         let args: Vec<&[u8]> = argv.iter().collect();
@@ -152,6 +162,7 @@ pub async fn execute(session: &mut Session, argv: &Argv<'_>) {
         session.batch_wrote = true;
     }
     dispatch(session, spec, argv).await;
+    crate::tracking::command_done(session, &spec.name);
     if crate::repl::feed::active() && session.batch_wrote {
         session.woff = crate::repl::feed::offset();
     }
@@ -226,7 +237,8 @@ pub fn remote_batchable(session: &Session, argv: &Argv) -> Option<(ShardId, &'st
         || crate::persist::wal::write_error().is_some()
         || crate::repl::replica::is_replica()
         || crate::pubsub::monitors_active()
-        || session.push.is_some()
+        || crate::pubsub::subscribed(session)
+        || session.tracking.on
         || session.shard.state().config.settings.min_replicas_to_write > 0
     {
         // These need execute()'s checks (replication state, MISCONF).
@@ -261,11 +273,12 @@ pub async fn execute_remote_batch(
         session.batch_wrote = true;
     }
     let (db, resp3, no_touch) = (session.db, session.out.resp3, session.no_touch);
+    let caller = Caller::of(session);
     let reply = session
         .call(target, move |state| {
             let mut out = ReplyBuf::with_capacity(resp3, 64 * batch.len());
             for (spec, run, argv) in &batch {
-                run_keyed(state, spec, *run, &argv.argv(), db, &mut out, no_touch, true);
+                run_keyed(state, spec, *run, &argv.argv(), db, &mut out, no_touch, caller, true);
             }
             out
         })
@@ -299,11 +312,12 @@ pub async fn dispatch(session: &mut Session, spec: &'static CommandSpec, argv: &
                 let owned = OwnedArgv::from_argv(argv);
                 let (db, resp3, no_touch) = (session.db, session.out.resp3, session.no_touch);
                 let collect = session.out.collect_effects;
+                let caller = Caller::of(session);
                 let reply = session
                     .call(target, move |state| {
                         let mut out = ReplyBuf::new(resp3);
                         out.collect_effects = collect;
-                        run_keyed(state, spec, run, &owned.argv(), db, &mut out, no_touch, true);
+                        run_keyed(state, spec, run, &owned.argv(), db, &mut out, no_touch, caller, true);
                         out
                     })
                     .await;
@@ -372,6 +386,7 @@ fn record(state: &mut ShardState, spec: &CommandSpec, start: Instant, errors_bef
 
 /// Runs a keyed handler on this connection's shard, inline.
 fn run_keyed_here(session: &mut Session, spec: &CommandSpec, run: KeyedFn, argv: &Argv) {
+    let caller = Caller::of(session);
     let mut state = session.shard.state();
     run_keyed(
         &mut state,
@@ -381,12 +396,15 @@ fn run_keyed_here(session: &mut Session, spec: &CommandSpec, run: KeyedFn, argv:
         session.db,
         &mut session.out,
         session.no_touch,
+        caller,
         true,
     );
 }
 
 /// Runs a keyed handler on a shard's state (the shard owning its keys, or a
 /// scratch state for gathered keys), counting it unless `count` is false.
+/// A read-only command's keys are remembered here for a tracking caller,
+/// in the same step as the read.
 #[allow(clippy::too_many_arguments)]
 pub fn run_keyed(
     state: &mut ShardState,
@@ -396,6 +414,7 @@ pub fn run_keyed(
     db: usize,
     out: &mut ReplyBuf,
     no_touch: bool,
+    caller: Caller,
     count: bool,
 ) {
     let start = Instant::now();
@@ -412,6 +431,7 @@ pub fn run_keyed(
     };
     let feeding = crate::repl::feed::active() && spec.flags.contains(Flags::WRITE);
     let dirty_before = if feeding { total_dirty(state) } else { 0 };
+    let remember = caller.remember && spec.flags.contains(Flags::READONLY) && state.dbs[db].owns_keys;
     let mut ctx = Ctx {
         state,
         db,
@@ -420,7 +440,12 @@ pub fn run_keyed(
         no_touch,
         effect: Default::default(),
     };
+    crate::tracking::enter(caller);
     run(&mut ctx, argv);
+    if remember {
+        let keys = spec.key_indexes(argv);
+        crate::tracking::remember(keys.iter().map(|&i| argv.get(i)), caller.client);
+    }
     if feeding {
         let effect = std::mem::take(&mut ctx.effect);
         if total_dirty(state) != dirty_before {
@@ -430,7 +455,10 @@ pub fn run_keyed(
     if let Some(key) = logged_key {
         crate::persist::wal::log_command(state, db, argv.get(key), now, argv);
     }
+    // Clients served below changed keys, not this caller.
+    crate::tracking::enter(Caller::default());
     crate::blocking::notify_if_ready(state);
+    crate::tracking::leave(caller);
     if count {
         record(state, spec, start, errors_before, out);
     } else if out.errors > errors_before {
@@ -505,6 +533,10 @@ async fn run_split(session: &mut Session, spec: &'static CommandSpec, run: Keyed
         .map(|(shard, (positions, args))| (shard, positions, OwnedArgv::from_parts(args.iter().copied())))
         .collect();
     let (db, resp3, no_touch) = (session.db, session.out.resp3, session.no_touch);
+    let caller = Caller {
+        in_tx: true,
+        ..Caller::of(session)
+    };
     let start = Instant::now();
     let replies: Vec<(Vec<usize>, ReplyBuf)> = session
         .locked(&targets, async |s: &mut Session| {
@@ -514,7 +546,7 @@ async fn run_split(session: &mut Session, spec: &'static CommandSpec, run: Keyed
                     .call(target, move |state| {
                         let mut out = ReplyBuf::new(resp3);
                         out.collect_effects = true;
-                        run_keyed(state, spec, run, &part.argv(), db, &mut out, no_touch, false);
+                        run_keyed(state, spec, run, &part.argv(), db, &mut out, no_touch, caller, false);
                         out
                     })
                     .await;
@@ -629,6 +661,10 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
     let owned = OwnedArgv::from_argv(argv);
     let start = Instant::now();
     let errors_before = session.out.errors;
+    let caller = Caller {
+        in_tx: true,
+        ..Caller::of(session)
+    };
     session
         .locked(&targets, async |s: &mut Session| {
             let mut scratch = ShardState::scratch(&s.shard.state());
@@ -656,8 +692,28 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
             scratch.dbs[db].start_recording();
             let mut out = ReplyBuf::new(s.out.resp3);
             out.collect_effects = s.out.collect_effects;
-            run_keyed(&mut scratch, spec, run, &owned.argv(), db, &mut out, s.no_touch, false);
+            run_keyed(
+                &mut scratch,
+                spec,
+                run,
+                &owned.argv(),
+                db,
+                &mut out,
+                s.no_touch,
+                caller,
+                false,
+            );
             s.out.append(&out);
+            if caller.remember && spec.flags.contains(Flags::READONLY) {
+                // The keys were read from their shards, still locked.
+                for (&target, keys) in &by_shard {
+                    let keys = keys.clone();
+                    s.call(target, move |_| {
+                        crate::tracking::remember(keys.iter().map(Vec::as_slice), caller.client)
+                    })
+                    .await;
+                }
+            }
             let changed = scratch.dbs[db].take_recorded();
             let mut writes: BTreeMap<ShardId, Vec<KeyState>> = BTreeMap::new();
             for key in changed {
@@ -671,6 +727,7 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
             for (target, writes) in writes {
                 s.call(target, move |state| {
                     let now = now_ms();
+                    crate::tracking::enter(caller);
                     let db = &mut state.dbs[db];
                     for (key, value) in writes {
                         match value {
@@ -685,7 +742,9 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
                             }
                         }
                     }
+                    crate::tracking::enter(Caller::default());
                     crate::blocking::notify_if_ready(state);
+                    crate::tracking::leave(caller);
                 })
                 .await;
             }

@@ -24,6 +24,7 @@ mod resp;
 mod session;
 mod shard;
 mod slot;
+mod tracking;
 mod types;
 
 pub use resp::OwnedArgv;

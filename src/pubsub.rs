@@ -43,6 +43,9 @@ pub struct Inbox {
     raiser: Raiser,
     /// The connection speaks RESP3: messages are push replies.
     resp3: AtomicBool,
+    /// The connection is subscribed to some channel or pattern (RESP2
+    /// tracking redirection reaches it only then).
+    subscribed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -53,8 +56,18 @@ struct Pending {
 }
 
 impl Inbox {
+    /// Whether the connection speaks RESP3.
+    pub fn resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection is in Pub/Sub mode.
+    pub fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
     /// Appends what `encode` writes, unless the inbox already overflowed.
-    fn push(&self, encode: impl FnOnce(&mut ReplyBuf)) {
+    pub fn push(&self, encode: impl FnOnce(&mut ReplyBuf)) {
         let mut out = ReplyBuf::new(self.resp3.load(Ordering::Relaxed));
         encode(&mut out);
         {
@@ -98,6 +111,30 @@ struct Registry {
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
 
+/// Every open connection by id, with its inbox once it has one: CLIENT
+/// TRACKING REDIRECT finds its target here.
+static DIRECTORY: LazyLock<Mutex<HashMap<u64, Option<Arc<Inbox>>>>> = LazyLock::new(Default::default);
+
+fn directory() -> std::sync::MutexGuard<'static, HashMap<u64, Option<Arc<Inbox>>>> {
+    DIRECTORY.lock().expect("connection directory lock")
+}
+
+/// A connection opened.
+pub fn connected(id: u64) {
+    directory().insert(id, None);
+}
+
+/// A connection closed.
+pub fn disconnected(id: u64) {
+    directory().remove(&id);
+}
+
+/// The open connection `id`: None when there is none, Some(None) when it
+/// has no inbox (it never subscribed, monitored, tracked or spoke RESP3).
+pub fn lookup(id: u64) -> Option<Option<Arc<Inbox>>> {
+    directory().get(&id).cloned()
+}
+
 /// Connections in MONITOR mode (read on every command: one relaxed load).
 static MONITORS: AtomicUsize = AtomicUsize::new(0);
 
@@ -127,14 +164,25 @@ fn push_state(session: &mut Session) -> Option<&mut ClientPush> {
                 pending: Mutex::new(Pending::default()),
                 raiser,
                 resp3: AtomicBool::new(session.out.resp3),
+                subscribed: AtomicBool::new(false),
             }),
             signal,
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
             monitor: false,
         }));
+        let inbox = session.push.as_ref().map(|push| push.inbox.clone());
+        if let Some(entry) = directory().get_mut(&session.id) {
+            *entry = inbox;
+        }
     }
     session.push.as_deref_mut()
+}
+
+/// The session's inbox (created on first use), where tracking messages
+/// for it are delivered.
+pub fn inbox(session: &mut Session) -> Option<Arc<Inbox>> {
+    push_state(session).map(|push| push.inbox.clone())
 }
 
 /// Whether the session is in Pub/Sub mode (RESP2 then allows only the
@@ -163,8 +211,19 @@ pub fn drain(session: &mut Session) -> bool {
     true
 }
 
-/// HELLO changed the protocol: later messages use it.
-pub fn protocol_changed(session: &Session) {
+/// HELLO changed the protocol: later messages use it. A RESP3 connection
+/// gets an inbox at once, as any client may redirect its invalidation
+/// pushes there.
+pub fn protocol_changed(session: &mut Session) {
+    if session.out.resp3 && session.push.is_none() {
+        let (len, errors) = (session.out.bytes.len(), session.out.errors);
+        if push_state(session).is_none() {
+            // No descriptor for the signal: this connection then receives
+            // no redirected pushes, and HELLO still answers normally.
+            session.out.bytes.truncate(len);
+            session.out.errors = errors;
+        }
+    }
     if let Some(push) = session.push.as_ref() {
         push.inbox.resp3.store(session.out.resp3, Ordering::Relaxed);
     }
@@ -174,11 +233,16 @@ fn update_info(session: &Session) {
     let Some(push) = session.push.as_ref() else {
         return;
     };
-    let mut info = session.info.borrow_mut();
-    info.sub = push.channels.len();
-    info.psub = push.patterns.len();
-    set_flag(&mut info.flags, 'P', push.count() > 0);
-    set_flag(&mut info.flags, 'O', push.monitor);
+    {
+        let mut info = session.info.borrow_mut();
+        info.sub = push.channels.len();
+        info.psub = push.patterns.len();
+        push.inbox.subscribed.store(push.count() > 0, Ordering::Relaxed);
+        set_flag(&mut info.flags, 'P', push.count() > 0);
+        set_flag(&mut info.flags, 'O', push.monitor);
+    }
+    // Back in Redis's order.
+    crate::families::client::sync_info(session);
 }
 
 fn set_flag(flags: &mut String, flag: char, on: bool) {

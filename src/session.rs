@@ -75,6 +75,8 @@ pub struct Session {
     pub from_master: bool,
     /// Pub/Sub subscriptions and MONITOR (None until first used).
     pub push: Option<Box<crate::pubsub::ClientPush>>,
+    /// CLIENT TRACKING settings.
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 impl Session {
@@ -103,6 +105,7 @@ impl Session {
             woff: 0,
             from_master: false,
             push: None,
+            tracking: Default::default(),
         }
     }
 
@@ -209,6 +212,12 @@ impl Session {
         self.out.collect_effects = false;
         let effects = std::mem::take(&mut self.out.effects);
         crate::repl::feed::propagate_ops(&effects, true);
+        if crate::tracking::broadcasting() {
+            // One broadcast per locked shard for the whole transaction.
+            for &target in targets {
+                self.call(target, |_| crate::tracking::broadcast()).await;
+            }
+        }
         self.tx = None;
         self.shard.unlock_all(targets, tx);
         result

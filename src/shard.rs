@@ -115,7 +115,7 @@ impl ShardState {
         let mut state = ShardState::new(like.id, like.shards, like.config.clone());
         state.active_expire_enabled = false;
         for db in &mut state.dbs {
-            db.propagates_expiry = false;
+            db.owns_keys = false;
         }
         state.list_packed_threshold = like.list_packed_threshold;
         state

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 /// Directives Tessera acts on. Everything else known is accepted with a
 /// warning that it has no effect yet.
 const ACTED_ON: &[&str] = &[
+    "tracking-table-max-keys",
     "proc-title-template",
     "set-proc-title",
     "bind",
@@ -980,6 +981,7 @@ impl Config {
                     s.enable_debug_command = p;
                 }
             }
+            "tracking-table-max-keys" => crate::tracking::set_max_keys(v.parse().unwrap_or(1_000_000)),
             "save" => {
                 let n: Vec<i64> = v.split(' ').filter_map(|w| w.parse().ok()).collect();
                 s.save = n.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect();

@@ -60,17 +60,26 @@ fn client_info(session: &mut Session, _argv: &Argv) {
 }
 
 /// Copies session state the CLIENT LIST line shows into the shared info.
-fn sync_info(session: &Session) {
+/// Flags come in Redis's order; O and P (kept by Pub/Sub) and S and M (by
+/// replication) are carried over.
+pub fn sync_info(session: &Session) {
     let mut info = session.info.borrow_mut();
     info.db = session.db;
     info.resp = if session.out.resp3 { 3 } else { 2 };
-    let mut flags = String::new();
-    if session.multi.is_some() {
-        flags.push('x');
-    }
-    if session.no_evict {
-        flags.push('e');
-    }
+    let has = |flag: char| info.flags.contains(flag);
+    let flags: String = [
+        ('O', has('O')),
+        ('S', has('S')),
+        ('M', has('M')),
+        ('P', has('P')),
+        ('x', session.multi.is_some()),
+        ('t', session.tracking.on),
+        ('B', session.tracking.bcast),
+        ('e', session.no_evict),
+    ]
+    .into_iter()
+    .filter_map(|(flag, on)| on.then_some(flag))
+    .collect();
     info.flags = flags;
 }
 

@@ -171,6 +171,7 @@ fn reset(session: &mut Session, _argv: OwnedArgv) -> LocalFuture<'_> {
         session.db = 0;
         session.out.resp3 = false;
         crate::pubsub::leave(session);
+        crate::tracking::disable(session);
         crate::pubsub::protocol_changed(session);
         session.reply_mode = ReplyMode::On;
         session.no_touch = false;

@@ -3,7 +3,8 @@
 //! blocks its thread),
 //! OBJECT (Redis's line format with this server's own facts), POPULATE,
 //! QUICKLIST-PACKED-THRESHOLD (every shard), RELOAD, LOG, ERROR, HELP,
-//! LOADAOF (the snapshot file and the write-ahead log).
+//! LOADAOF (the snapshot file and the write-ahead log), PAUSE-CRON (every
+//! shard's periodic work).
 
 use crate::command::{asynchronous, CommandDef, LocalFuture};
 use crate::errors;
@@ -36,6 +37,10 @@ fn debug(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                 session
                     .call_all(move |state: &mut ShardState| state.active_expire_enabled = enabled)
                     .await;
+                session.out.ok();
+            }
+            (b"pause-cron", 3) => {
+                super::server::pause_cron(atoi(argv.get(2)) != 0);
                 session.out.ok();
             }
             (b"quicklist-packed-threshold", 3) => {
@@ -198,8 +203,21 @@ fn help(session: &mut Session) {
         "QUICKLIST-PACKED-THRESHOLD <size>",
         "    Sets the threshold for elements to be inserted as plain vs packed nodes",
         "    Default value is 1GB, allows values up to 4GB",
+        "PAUSE-CRON <0|1>",
+        "    Stop periodic cron job processing.",
         "RELOAD [option ...]",
-        "    Not available: needs persistence.",
+        "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+        "    * MERGE: conflicting keys will be loaded from RDB.",
+        "    * NOFLUSH: the existing database will not be removed before load, but",
+        "      conflicting keys will generate an exception and kill the server.",
+        "    * NOSAVE: the database will be loaded from an existing RDB file.",
+        "    Examples:",
+        "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+        "      the database.",
+        "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+        "      existing RDB file.",
+        "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+        "      file to the database.",
         "SET-ACTIVE-EXPIRE <0|1>",
         "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",

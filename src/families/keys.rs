@@ -622,12 +622,15 @@ fn flushdb(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             .locked(&targets, async |s: &mut Session| {
                 s.call_all(move |state: &mut ShardState| {
                     state.dbs[db].flush(crate::exec::now_ms());
+                    crate::tracking::clear_table();
                 })
                 .await;
                 // Always propagated, even when the database was empty.
                 s.propagate_command(&argv.argv());
             })
             .await;
+        // Tracking clients drop their whole cache, as Redis's FLUSHDB.
+        crate::tracking::flushed();
         session.out.ok();
     })
 }
@@ -644,6 +647,7 @@ fn flushall(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                     .call_all(|state: &mut ShardState| {
                         let now = crate::exec::now_ms();
                         let saving = !state.config.settings.save.is_empty();
+                        crate::tracking::clear_table();
                         for db in state.dbs.iter_mut() {
                             db.flush(now);
                             if saving {
@@ -666,6 +670,7 @@ fn flushall(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                 s.propagate_command(&argv.argv());
             })
             .await;
+        crate::tracking::flushed();
         session.out.ok();
     })
 }
@@ -704,6 +709,7 @@ fn swapdb(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
             .locked(&targets, async |s: &mut Session| {
                 s.call_all(move |state: &mut ShardState| {
                     op_swapdb(&mut state.dbs, first, second, crate::exec::now_ms());
+                    crate::tracking::clear_table();
                     // Clients blocked in either database may be served now.
                     crate::blocking::notify_if_ready(state);
                 })
@@ -711,6 +717,7 @@ fn swapdb(session: &mut Session, argv: OwnedArgv) -> LocalFuture<'_> {
                 s.propagate_command(&argv);
             })
             .await;
+        crate::tracking::flushed();
         session.out.ok();
     })
 }

@@ -47,6 +47,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandDef> {
         zset::COMMANDS,
         crate::repl::master::COMMANDS,
         crate::pubsub::COMMANDS,
+        crate::tracking::COMMANDS,
         crate::repl::replica::COMMANDS,
     ]
     .into_iter()

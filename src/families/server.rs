@@ -492,7 +492,7 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                     "blocked_clients:{}",
                     reports.iter().map(|r| r.blocked_clients).sum::<usize>()
                 );
-                line!("tracking_clients:0");
+                line!("tracking_clients:{}", crate::tracking::report().0);
                 line!("clients_in_timeout_table:0");
             }
             "memory" => {
@@ -587,6 +587,10 @@ fn render_info(state: &ShardState, sections: &[&str], reports: &[ShardReport]) -
                 line!("keyspace_misses:{}", sum(|r| r.misses));
                 line!("total_forks:0");
                 line!("migrate_cached_sockets:{}", sum(|r| r.migrate_sockets));
+                let (_, keys, items, prefixes) = crate::tracking::report();
+                line!("tracking_total_keys:{keys}");
+                line!("tracking_total_items:{items}");
+                line!("tracking_total_prefixes:{prefixes}");
                 line!("unexpected_error_replies:0");
                 line!("total_error_replies:{}", sum(|r| r.total_error_replies));
             }
@@ -822,12 +826,25 @@ pub fn install_signal_handlers() {
     });
 }
 
+/// DEBUG PAUSE-CRON: the shards' periodic work stops while set.
+static CRON_PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn pause_cron(paused: bool) {
+    CRON_PAUSED.store(paused, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Starts the shard's periodic work: active expiry at `hz`.
 pub fn spawn_cron(shard: Rc<Shard<ShardState>>) {
     cores::spawn(async move {
         loop {
             let hz = shard.state().config.settings.hz.max(1);
             cores::sleep(Duration::from_millis(1000 / hz as u64)).await;
+            // A requested shutdown still happens while paused.
+            if CRON_PAUSED.load(std::sync::atomic::Ordering::Relaxed)
+                && !SHUTDOWN_REQUESTED.load(std::sync::atomic::Ordering::Acquire)
+            {
+                continue;
+            }
             if shard.id().0 == 0 {
                 if SHUTDOWN_REQUESTED.load(std::sync::atomic::Ordering::Acquire) {
                     crate::warning!("User requested shutdown...");
@@ -850,6 +867,8 @@ pub fn spawn_cron(shard: Rc<Shard<ShardState>>) {
                 continue;
             }
             active_expire_cycle(&mut shard.state(), hz);
+            crate::tracking::enforce_limit();
+            crate::tracking::broadcast();
         }
     });
 }

@@ -82,9 +82,11 @@ pub struct Db {
     /// commit.
     pub index: usize,
     pub journal: Option<Rc<RefCell<Journal>>>,
-    /// Expired keys are propagated to replicas as DEL (false in the scratch
-    /// databases of gathered commands, whose keys live on other shards).
-    pub propagates_expiry: bool,
+    /// This is a shard's own database (false in the scratch databases of
+    /// gathered commands, whose keys live on other shards): expired keys
+    /// are propagated to replicas as DEL, and changes invalidate what
+    /// tracking clients cached.
+    pub owns_keys: bool,
 }
 
 /// What changed on a shard since its last WAL group: structural operations
@@ -127,7 +129,7 @@ impl Db {
     pub fn with_index(index: usize) -> Db {
         Db {
             index,
-            propagates_expiry: true,
+            owns_keys: true,
             ..Db::default()
         }
     }
@@ -170,10 +172,10 @@ impl Db {
     /// command that met it, and propagated to replicas as DEL at once (so
     /// it stays outside any MULTI/EXEC block the command's effects form).
     fn expire_now(&mut self, key: &[u8]) {
-        self.remove(key);
+        self.remove_by(key, false);
         self.stats.dirty -= 1;
         self.stats.expired_keys += 1;
-        if self.propagates_expiry {
+        if self.owns_keys {
             crate::repl::feed::propagate(self.index, &[b"DEL", key]);
         }
     }
@@ -215,9 +217,19 @@ impl Db {
         self.entries.contains(key)
     }
 
-    /// Signals that `key` changed: WATCH flags and the dirty counter.
+    /// Signals that `key` changed: WATCH flags, the dirty counter, and
+    /// client-side caching.
     pub fn modified(&mut self, key: &[u8]) {
+        self.changed(key, true);
+    }
+
+    /// `modified`, where `by_caller` is false when no client caused the
+    /// change (expiry).
+    fn changed(&mut self, key: &[u8], by_caller: bool) {
         self.stats.dirty += 1;
+        if self.owns_keys {
+            crate::tracking::key_modified(key, by_caller);
+        }
         if let Some(journal) = &self.journal {
             let mut journal = journal.borrow_mut();
             let keys = &mut journal.keys[self.index];
@@ -307,11 +319,15 @@ impl Db {
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.remove_by(key, true)
+    }
+
+    fn remove_by(&mut self, key: &[u8], by_caller: bool) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
         if entry.has_expire {
             self.expires.remove(key);
         }
-        self.modified(key);
+        self.changed(key, by_caller);
         Some(entry)
     }
 
