@@ -211,12 +211,13 @@ fn main() {
                         let mut state = shard.state();
                         match persist::wal::replay_all(&mut state, &wal_dir, true, replay_from) {
                             Ok(stats) => notice!(
-                                "Shard {} replayed {} WAL records ({} keys set, {} deleted, {} torn tails cut) in {:.3} seconds",
+                                "Shard {} replayed {} WAL records ({} keys set, {} deleted, {} torn tails cut, {} incomplete transactions left out) in {:.3} seconds",
                                 shard.id().0,
                                 stats.records,
                                 stats.keys_set,
                                 stats.keys_deleted,
                                 stats.torn_tails,
+                                stats.incomplete_transactions,
                                 start.elapsed().as_secs_f64()
                             ),
                             Err(error) => {

@@ -206,7 +206,13 @@ impl Session {
         self.shard.lock_all(targets, tx).await;
         self.tx = Some(tx);
         self.out.collect_effects = true;
+        // With the WAL on, a change spanning shards is logged as one
+        // transaction (see wal::commit_across). Reads skip it.
+        let logged = targets.len() > 1 && self.batch_wrote && crate::persist::wal::enabled(&self.shard.state());
         let result = body(self).await;
+        if logged {
+            crate::persist::wal::commit_across(self, targets).await;
+        }
         // The changes made under the locks go to the replication stream as
         // one block before any other command can touch these shards.
         self.out.collect_effects = false;

@@ -4,13 +4,17 @@
 //! SIGKILL at a random moment; it restarts on the same files; every write
 //! whose reply a client received must be there, and what is there must be a
 //! prefix of what each client sent (nothing invented, nothing reordered).
+//! One more client runs MULTI/EXEC transactions that increment counters on
+//! several shards: after every restart the counters must be equal (a
+//! transaction is all there or not at all) and count at least the
+//! acknowledged transactions.
 //!
 //! `TESSERA_CRASH_ROUNDS` sets the rounds per shard count (default 20 for
 //! 2 shards and 4 for 1 and 4 shards); `TESSERA_SEED` replays a seed.
 
 mod common;
 
-use common::Server;
+use common::{shard_of, Server};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value};
@@ -200,6 +204,76 @@ fn client_loop(port: u16, logs: Arc<Mutex<Vec<KeyLog>>>, pipelined: bool, seed: 
     }
 }
 
+/// Counters a transaction increments together: names that land on
+/// different shards with 2 and with 4 shards.
+fn transaction_keys() -> Vec<String> {
+    let names: Vec<String> = (0..1000).map(|i| format!("Tx:{i}")).collect();
+    let first = names[0].clone();
+    let other = |shards: usize| {
+        names
+            .iter()
+            .find(|n| shard_of(n.as_bytes(), shards) != shard_of(first.as_bytes(), shards))
+            .expect("a key on another shard")
+            .clone()
+    };
+    vec![first.clone(), other(2), other(4)]
+}
+
+/// Transactions sent and acknowledged.
+#[derive(Default)]
+struct TransactionLog {
+    sent: usize,
+    acked: usize,
+}
+
+/// Runs MULTI, one INCR per counter, EXEC until the connection breaks.
+fn transaction_loop(port: u16, log: Arc<Mutex<TransactionLog>>, stop: Arc<AtomicBool>) {
+    let keys = transaction_keys();
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return;
+    };
+    let Ok(mut con) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
+        return;
+    };
+    let _ = con.set_read_timeout(Some(Duration::from_secs(5)));
+    while !stop.load(Ordering::Relaxed) {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for key in &keys {
+            pipe.cmd("INCR").arg(key);
+        }
+        log.lock().unwrap().sent += 1;
+        match pipe.query::<Vec<i64>>(&mut con) {
+            Ok(values) => {
+                assert_eq!(values.len(), keys.len());
+                log.lock().unwrap().acked += 1;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// The counters are equal, and count between the acknowledged and the sent
+/// transactions; returns their value.
+fn check_transactions(con: &mut Connection, log: &TransactionLog) -> Result<usize, String> {
+    let mut values = Vec::new();
+    for key in transaction_keys() {
+        let value: Option<usize> = redis::cmd("GET").arg(&key).query(con).map_err(|e| e.to_string())?;
+        values.push(value.unwrap_or(0));
+    }
+    if values.windows(2).any(|w| w[0] != w[1]) {
+        return Err(format!("a transaction is there in part: counters {values:?}"));
+    }
+    let n = values[0];
+    if n < log.acked || n > log.sent {
+        return Err(format!(
+            "{n} transactions present, {} acknowledged, {} sent",
+            log.acked, log.sent
+        ));
+    }
+    Ok(n)
+}
+
 fn run_rounds(shards: usize, rounds: usize, seed: u64) {
     let dir = std::env::temp_dir().join(format!("tessera-crash-{}-{shards}-{seed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -221,11 +295,19 @@ fn run_rounds(shards: usize, rounds: usize, seed: u64) {
             Arc::new(Mutex::new(logs))
         })
         .collect();
+    let transactions = Arc::new(Mutex::new(TransactionLog::default()));
     let args = ["--appendonly", "yes", "--appendfsync", "always", "--save", ""];
     for round in 0..rounds {
         let mut server = Server::start_in(&dir, shards, &args);
         // Verify what survived the previous crash, then continue from it.
         let mut con = server.client();
+        {
+            let mut log = transactions.lock().unwrap();
+            let n = check_transactions(&mut con, &log)
+                .unwrap_or_else(|e| panic!("seed {seed}, shards {shards}, round {round}: {e}"));
+            log.sent = n;
+            log.acked = n;
+        }
         for logs in &all_logs {
             let mut logs = logs.lock().unwrap();
             for log in logs.iter_mut() {
@@ -253,12 +335,17 @@ fn run_rounds(shards: usize, rounds: usize, seed: u64) {
                 std::thread::spawn(move || client_loop(port, logs, c % 2 == 1, client_seed, stop))
             })
             .collect();
+        let transaction_handle = {
+            let (log, stop, port) = (transactions.clone(), stop.clone(), server.port);
+            std::thread::spawn(move || transaction_loop(port, log, stop))
+        };
         std::thread::sleep(Duration::from_millis(rng.gen_range(30..250)));
         server.kill();
         stop.store(true, Ordering::Relaxed);
         for handle in handles {
             handle.join().expect("client thread");
         }
+        transaction_handle.join().expect("transaction thread");
         // Occasionally compact the log so recovery also runs snapshot + WAL.
         if round % 5 == 4 {
             let server = Server::start_in(&dir, shards, &args);
@@ -279,6 +366,8 @@ fn run_rounds(shards: usize, rounds: usize, seed: u64) {
     // Final check after the last crash.
     let server = Server::start_in(&dir, shards, &args);
     let mut con = server.client();
+    check_transactions(&mut con, &transactions.lock().unwrap())
+        .unwrap_or_else(|e| panic!("seed {seed}, shards {shards}, final: {e}"));
     let mut total_acked = 0;
     for logs in &all_logs {
         for log in logs.lock().unwrap().iter() {
@@ -294,6 +383,10 @@ fn run_rounds(shards: usize, rounds: usize, seed: u64) {
         }
     }
     assert!(total_acked > 0, "seed {seed}: no write was acknowledged at all");
+    assert!(
+        transactions.lock().unwrap().acked > 0,
+        "seed {seed}: no transaction was acknowledged at all"
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

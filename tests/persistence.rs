@@ -344,3 +344,70 @@ fn wal_write_failure_refuses_writes_until_the_disk_recovers() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A transaction that changed two shards is logged as one part per shard,
+/// each naming the other: if one part is missing after a crash, recovery
+/// applies neither (the client was never told it committed), and the
+/// groups around it stay.
+#[test]
+fn a_transaction_missing_on_one_shard_is_not_replayed_in_part() {
+    let dir = scratch_dir("wal-transaction");
+    // Two keys on different shards of two.
+    let names: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+    let first = names[0].clone();
+    let second = names
+        .iter()
+        .find(|n| common::shard_of(n.as_bytes(), 2) != common::shard_of(first.as_bytes(), 2))
+        .unwrap()
+        .clone();
+    let mut server = Server::start_in(&dir, 2, &WAL);
+    let mut raw = server.raw();
+    raw.call(&[b"SET", first.as_bytes(), b"before"]);
+    raw.call(&[b"SET", second.as_bytes(), b"before"]);
+    raw.call(&[b"MULTI"]);
+    raw.call(&[b"SET", first.as_bytes(), b"in-transaction"]);
+    raw.call(&[b"SET", second.as_bytes(), b"in-transaction"]);
+    assert_eq!(raw.call(&[b"EXEC"]), b"*2\r\n+OK\r\n+OK\r\n");
+    // Whole: both parts replay.
+    server.kill();
+    let mut server = Server::start_in(&dir, 2, &WAL);
+    let mut raw = server.raw();
+    for key in [&first, &second] {
+        assert_eq!(raw.call(&[b"GET", key.as_bytes()]), b"$14\r\nin-transaction\r\n");
+    }
+    server.kill();
+    // Blank the last record of the second key's shard: its part of the
+    // transaction (zeros read as the log's clean end).
+    let shard = common::shard_of(second.as_bytes(), 2);
+    let file = wal_files(&dir)
+        .into_iter()
+        .rfind(|f| f.to_string_lossy().ends_with(&format!(".{shard}-of-2.wal")))
+        .expect("the shard's WAL file");
+    let mut data = std::fs::read(&file).unwrap();
+    let (start, end) = {
+        let (records, _) = wal::log::scan(&data, None);
+        let last = records.last().expect("records");
+        let start = last.payload.as_ptr() as usize - data.as_ptr() as usize - wal::log::HEADER_BYTES;
+        (start, start + wal::log::HEADER_BYTES + last.payload.len())
+    };
+    data[start..end].fill(0);
+    std::fs::write(&file, &data).unwrap();
+    for shards in [2, 1] {
+        let mut server = Server::start_in(&dir, shards, &WAL);
+        let mut raw = server.raw();
+        for key in [&first, &second] {
+            assert_eq!(
+                raw.call(&[b"GET", key.as_bytes()]),
+                b"$6\r\nbefore\r\n",
+                "{key} on {shards} shard(s): the transaction is left out whole"
+            );
+        }
+        server.kill();
+    }
+    let log = std::fs::read_to_string(dir.join("stdout.log")).unwrap();
+    assert!(
+        log.contains(&format!("is missing on shard(s) [{shard}] of 2: not applied")),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -84,7 +84,12 @@ fn reads_are_remembered_and_each_change_invalidates_once() {
 
         for key in &refs {
             writer.call(&[b"SET", key, b"w"]);
-            assert_eq!(reader.reply(), invalidate(&[key]), "change of {}", String::from_utf8_lossy(key));
+            assert_eq!(
+                reader.reply(),
+                invalidate(&[key]),
+                "change of {}",
+                String::from_utf8_lossy(key)
+            );
         }
         // The keys are forgotten: a second change sends nothing.
         for key in &refs {
@@ -182,7 +187,17 @@ fn bcast_sends_one_message_per_prefix_for_a_transaction() {
         let mut watcher = resp3(server);
         let mut writer = server.raw();
         assert_eq!(
-            watcher.call(&[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"a:", b"PREFIX", b"b:", b"NOLOOP"]),
+            watcher.call(&[
+                b"CLIENT",
+                b"TRACKING",
+                b"on",
+                b"BCAST",
+                b"PREFIX",
+                b"a:",
+                b"PREFIX",
+                b"b:",
+                b"NOLOOP"
+            ]),
             b"+OK\r\n"
         );
         assert_eq!(info_field(&mut writer, "tracking_total_prefixes"), "2");
@@ -259,7 +274,16 @@ fn optin_optout_and_errors_as_redis() {
         (&[b"CLIENT", b"TRACKING", b"maybe"], b"-ERR syntax error\r\n"),
         (&[b"CLIENT", b"TRACKING", b"on", b"FOO"], b"-ERR syntax error\r\n"),
         (
-            &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"FOOBAR", b"PREFIX", b"FOO"],
+            &[
+                b"CLIENT",
+                b"TRACKING",
+                b"on",
+                b"BCAST",
+                b"PREFIX",
+                b"FOOBAR",
+                b"PREFIX",
+                b"FOO",
+            ],
             b"-ERR Prefix 'FOOBAR' overlaps with another provided prefix 'FOO'. Prefixes for a single client must not \
               overlap.\r\n",
         ),

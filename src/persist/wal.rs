@@ -17,6 +17,12 @@
 //! are deleted. Recovery loads the snapshot, then replays every remaining
 //! segment in order, each shard taking the keys it owns (so a restart with
 //! another shard count still recovers everything).
+//!
+//! A change spanning shards (EXEC, MSET, FLUSHALL, ...) is logged as one
+//! transaction: each shard's part is a group marked with the transaction's
+//! id and shards (`commit_across`), and replay applies it only when every
+//! part is in the logs, so a crash between the shards' writes never leaves
+//! half of one.
 
 use super::value::{self, LoadLimits};
 use crate::keyspace::db::{Journal, JournalOp};
@@ -39,6 +45,10 @@ const OP_DEL: u8 = 2;
 const OP_FLUSH: u8 = 3;
 const OP_SWAP: u8 = 4;
 const OP_COMMAND: u8 = 5;
+/// Opens a group holding one shard's part of a transaction that changed
+/// several shards: the transaction's id and the shards it changed. Replay
+/// applies the group only if every one of those shards logged its part.
+const OP_TRANSACTION: u8 = 6;
 
 /// Single-key writes whose effect depends only on the key's value, the
 /// arguments and the time: the WAL logs them as commands (replayed with
@@ -138,6 +148,43 @@ struct Group {
     epoch: u64,
     time_ms: u64,
     payload: Vec<u8>,
+    /// The transaction spanning shards this group is one part of.
+    transaction: Option<u64>,
+}
+
+/// Transactions spanning shards whose parts are not all written and
+/// synced yet: parts left to write, parts left to make durable.
+static OPEN_TRANSACTIONS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<u64, (usize, usize)>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// How often a shard waiting for the other parts of a transaction looks.
+const PARTS_POLL: Duration = Duration::from_micros(50);
+
+fn open_transactions() -> std::sync::MutexGuard<'static, std::collections::HashMap<u64, (usize, usize)>> {
+    OPEN_TRANSACTIONS.lock().expect("transaction parts lock")
+}
+
+/// One part of `transaction` is written; `durable` when also synced (or
+/// when no sync is promised, or a snapshot holds it).
+fn part_done(transaction: u64, written: bool, durable: bool) {
+    let mut open = open_transactions();
+    if let Some((unwritten, undurable)) = open.get_mut(&transaction) {
+        *unwritten -= usize::from(written);
+        *undurable -= usize::from(durable);
+        if *undurable == 0 {
+            open.remove(&transaction);
+        }
+    }
+}
+
+fn all_parts_written(transaction: u64) -> bool {
+    open_transactions()
+        .get(&transaction)
+        .is_none_or(|(unwritten, _)| *unwritten == 0)
+}
+
+fn all_parts_durable(transaction: u64) -> bool {
+    !open_transactions().contains_key(&transaction)
 }
 
 /// One shard's WAL state (no I/O: the commit task does the writing).
@@ -148,9 +195,11 @@ pub struct ShardWal {
     /// The segment new groups go to.
     pub segment: u64,
     /// Changes made now belong to this epoch; epochs up to `durable_epoch`
-    /// are written (and synced under `always`).
+    /// are written (and synced under `always`), up to `written_epoch`
+    /// written.
     pub open_epoch: u64,
     pub durable_epoch: u64,
+    pub written_epoch: u64,
     queue: VecDeque<Group>,
     waiters: Vec<(u64, Responder<ShardState>)>,
     pub kick: Rc<Notify>,
@@ -255,6 +304,7 @@ pub fn enable(state: &mut ShardState, dir: PathBuf, fsync: Fsync, segment: u64) 
         segment,
         open_epoch: 1,
         durable_epoch: 0,
+        written_epoch: 0,
         queue: VecDeque::new(),
         waiters: Vec::new(),
         kick: Rc::new(Notify::default()),
@@ -279,14 +329,26 @@ pub fn disable(state: &mut ShardState) {
 /// Seals the journal into a group: whole-database operations in order,
 /// then the final state of each changed key.
 pub fn seal(state: &mut ShardState, now_ms: u64) {
-    let Some(wal) = state.wal.as_mut() else {
-        return;
-    };
-    let journal = std::mem::replace(&mut *wal.journal.borrow_mut(), Journal::new(state.dbs.len()));
-    if journal.is_empty() {
-        return;
+    seal_group(state, now_ms, None);
+}
+
+/// Seals what the journal holds into a group, opened by a transaction
+/// marker when given; returns the group's epoch (None when nothing changed).
+fn seal_group(state: &mut ShardState, now_ms: u64, transaction: Option<(u64, &[u16])>) -> Option<u64> {
+    let wal = state.wal.as_mut()?;
+    if wal.journal.borrow().is_empty() && transaction.is_none() {
+        return None;
     }
+    let journal = std::mem::replace(&mut *wal.journal.borrow_mut(), Journal::new(state.dbs.len()));
     let mut w = RdbWriter::new(false);
+    if let Some((id, shards)) = transaction {
+        w.u8(OP_TRANSACTION);
+        w.u64_le(id);
+        w.length(shards.len() as u64);
+        for &shard in shards {
+            w.length(shard as u64);
+        }
+    }
     for op in &journal.ops {
         match op {
             JournalOp::Flush(db) => {
@@ -335,13 +397,77 @@ pub fn seal(state: &mut ShardState, now_ms: u64) {
         }
     }
     let wal = state.wal.as_mut().expect("wal checked above");
+    let epoch = wal.open_epoch;
     wal.queue.push_back(Group {
         segment: wal.segment,
-        epoch: wal.open_epoch,
+        epoch,
         time_ms: now_ms,
         payload: w.buf,
+        transaction: transaction.map(|(id, _)| id),
     });
     wal.open_epoch += 1;
+    Some(epoch)
+}
+
+/// A process-unique id for a logged transaction: random high bits chosen
+/// at start (ids of an earlier run, still in old segments, do not match)
+/// and a counter.
+fn next_transaction_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static BASE: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        if getrandom_bytes(&mut bytes).is_err() {
+            bytes = (std::process::id() ^ crate::exec::now_ms() as u32).to_le_bytes();
+        }
+        (u32::from_le_bytes(bytes) as u64) << 32
+    });
+    base | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
+}
+
+fn getrandom_bytes(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+/// Whether the WAL is on for this shard.
+pub fn enabled(state: &ShardState) -> bool {
+    state.wal.is_some()
+}
+
+/// After a transaction spanning `targets`, before its locks are released:
+/// each shard seals what its journal holds (the transaction's changes, and
+/// others' changes from before the locks) into one group marked with the
+/// transaction and its shards (a shard the transaction did not change
+/// writes the marker alone). Replay drops a transaction one of whose parts
+/// is missing. So that a dropped part never takes an acknowledged change
+/// with it, and no later change on disk builds on a part that is not, each
+/// shard's commit task, having written its part, writes nothing more until
+/// every part is written, and under `always` acknowledges the group only
+/// once every part is synced (`commit_loop`).
+pub async fn commit_across(session: &crate::session::Session, targets: &[ShardId]) {
+    let id = next_transaction_id();
+    let shards: Vec<u16> = targets.iter().map(|s| s.0).collect();
+    open_transactions().insert(id, (targets.len(), targets.len()));
+    for &target in targets {
+        let shards = shards.clone();
+        let sealed = session
+            .call(target, move |state: &mut ShardState| {
+                let sealed = seal_group(state, crate::exec::now_ms(), Some((id, &shards))).is_some();
+                if let Some(wal) = &state.wal {
+                    // The other parts' shards wait for this one.
+                    wal.kick.notify_all();
+                }
+                sealed
+            })
+            .await;
+        if !sealed {
+            // The WAL went off meanwhile: no part will come from there.
+            part_done(id, true, true);
+        }
+    }
 }
 
 /// Under a snapshot's lock: seals what is pending into the current segment
@@ -397,15 +523,18 @@ pub async fn commit_loop(shard: Rc<Shard<ShardState>>) {
     let mut writer: Option<(u64, LogWriter<SyncFile>)> = None;
     let mut last_sync = std::time::Instant::now();
     let mut unsynced = false;
+    // Parts of transactions written here and not yet synced.
+    let mut unsynced_parts: Vec<u64> = Vec::new();
     let mut dropped_before = 0;
     loop {
-        let (idle, fresh) = {
+        let (idle, fresh, queued) = {
             let state = shard.state();
             match &state.wal {
                 None => return,
                 Some(wal) => {
                     let fresh = !wal.journal.borrow().is_empty();
-                    (!fresh && wal.queue.is_empty() && wal.waiters.is_empty(), fresh)
+                    let queued = !wal.queue.is_empty();
+                    (!fresh && !queued && wal.waiters.is_empty(), fresh, queued)
                 }
             }
         };
@@ -421,11 +550,21 @@ pub async fn commit_loop(shard: Rc<Shard<ShardState>>) {
         // written and synced: they go at once, so that the disk is never idle
         // while a client waits (measured: 69k against 62k SETs/s at 50
         // clients under appendfsync always, one shard).
-        shard.wait_unlocked(None).await;
+        // A transaction holding the lock is still changing the journal: it
+        // is sealed once the transaction ends (which seals it itself when it
+        // spans shards). Groups sealed before it are written meanwhile: a
+        // transaction spanning shards waits for them.
+        if !queued && shard.lock_holder().is_some() {
+            // Until the transaction ends, or queues groups (and kicks).
+            futures_lite::future::or(shard.wait_unlocked(None), kick.notified()).await;
+            continue;
+        }
         let (groups, fsync, dir, tracking, drop_before) = {
             let mut state = shard.state();
             let tracking = state.dbs.first().is_some_and(|db| db.journal.is_some());
-            seal(&mut state, crate::exec::now_ms());
+            if shard.lock_holder().is_none() {
+                seal(&mut state, crate::exec::now_ms());
+            }
             let wal = state.wal.as_mut().expect("wal present");
             let drop_before = wal.drop_before;
             (
@@ -447,11 +586,16 @@ pub async fn commit_loop(shard: Rc<Shard<ShardState>>) {
         }
         let mut failed = None;
         let mut last_epoch = None;
+        let mut last_written = None;
         let mut remaining = groups;
         while let Some(group) = remaining.pop_front() {
             if group.segment < drop_before {
                 // A snapshot on disk already holds this group's changes.
-                last_epoch = Some(group.epoch);
+                last_written = Some(group.epoch);
+                shard.state().wal.as_mut().expect("wal present").written_epoch = group.epoch;
+                if let Some(transaction) = group.transaction {
+                    part_done(transaction, true, true);
+                }
                 continue;
             }
             if writer.as_ref().is_none_or(|(segment, _)| *segment != group.segment) {
@@ -475,17 +619,71 @@ pub async fn commit_loop(shard: Rc<Shard<ShardState>>) {
                 }
             }
             let (_, log) = writer.as_mut().expect("writer opened");
-            let sync = fsync == Fsync::Always;
-            match log.commit(&group.payload, group.time_ms, sync).await {
+            // Every group is written, then one sync covers them all.
+            match log.commit(&group.payload, group.time_ms, false).await {
                 Ok(_) => {
-                    last_epoch = Some(group.epoch);
-                    unsynced |= !sync;
-                    shard.state().wal.as_mut().expect("wal present").written_bytes = log.offset();
+                    last_written = Some(group.epoch);
+                    unsynced = true;
+                    {
+                        let mut state = shard.state();
+                        let wal = state.wal.as_mut().expect("wal present");
+                        wal.written_bytes = log.offset();
+                        wal.written_epoch = group.epoch;
+                    }
+                    if let Some(transaction) = group.transaction {
+                        // Without a sync to wait for, written is durable.
+                        part_done(transaction, true, fsync != Fsync::Always);
+                        if fsync == Fsync::Always {
+                            unsynced_parts.push(transaction);
+                        }
+                        // Nothing after this part until the other parts
+                        // are written too; then this pass ends, so the
+                        // part is synced before the next one is written
+                        // (shards meet at each transaction in the same
+                        // order, so no two wait for each other).
+                        while !all_parts_written(transaction) && shard.state().wal.is_some() {
+                            cores::sleep(PARTS_POLL).await;
+                        }
+                        break;
+                    }
                 }
                 Err(error) => {
                     failed = Some(error.to_string());
                     remaining.push_front(group);
                     break;
+                }
+            }
+        }
+        if failed.is_none() && !remaining.is_empty() {
+            // The pass ended at a transaction's part: the rest comes next.
+            let mut state = shard.state();
+            let wal = state.wal.as_mut().expect("wal present");
+            while let Some(group) = remaining.pop_back() {
+                wal.queue.push_front(group);
+            }
+        }
+        if fsync != Fsync::Always || !unsynced {
+            // Nothing to sync (or no sync wanted): written is as far as it goes.
+            last_epoch = last_written;
+        } else if failed.is_none() {
+            if let Some((_, log)) = writer.as_mut() {
+                match log.sync().await {
+                    Ok(()) => {
+                        unsynced = false;
+                        // A group holding a part of a transaction is
+                        // acknowledged once every part is durable.
+                        let parts = std::mem::take(&mut unsynced_parts);
+                        for &transaction in &parts {
+                            part_done(transaction, false, true);
+                        }
+                        for transaction in parts {
+                            while !all_parts_durable(transaction) && shard.state().wal.is_some() {
+                                cores::sleep(PARTS_POLL).await;
+                            }
+                        }
+                        last_epoch = Some(shard.state().wal.as_ref().expect("wal present").written_epoch);
+                    }
+                    Err(error) => failed = Some(error.to_string()),
                 }
             }
         }
@@ -583,6 +781,44 @@ pub struct ReplayStats {
     pub keys_set: u64,
     pub keys_deleted: u64,
     pub torn_tails: u64,
+    /// Groups of transactions that some shard did not log (not applied).
+    pub incomplete_transactions: u64,
+}
+
+/// Which shard logs hold which transactions: (layout's shard count, shard,
+/// transaction id), for the segments replayed. Built on first need.
+type TransactionIndex = std::collections::HashSet<(usize, usize, u64)>;
+
+fn transaction_index(dir: &Path, from_segment: u64) -> Result<TransactionIndex, String> {
+    let mut index = TransactionIndex::new();
+    for file in list_segments(dir) {
+        if file.segment < from_segment {
+            continue;
+        }
+        let data = std::fs::read(&file.path).map_err(|e| format!("{}: {e}", file.path.display()))?;
+        let (records, _) = wal::log::scan(&data, None);
+        for record in records {
+            if let Some(id) = transaction_of(record.payload) {
+                index.insert((file.shards, file.shard, id.0));
+            }
+        }
+    }
+    Ok(index)
+}
+
+/// The transaction marker opening a group: its id and shards.
+fn transaction_of(payload: &[u8]) -> Option<(u64, Vec<usize>)> {
+    if payload.first() != Some(&OP_TRANSACTION) {
+        return None;
+    }
+    let mut r = RdbReader::new(&payload[1..]);
+    let id = r.u64_le().ok()?;
+    let count = r.count(1).ok()?;
+    let mut shards = Vec::with_capacity(count);
+    for _ in 0..count {
+        shards.push(r.length().ok()? as usize);
+    }
+    Some((id, shards))
 }
 
 /// Replays the WAL segments in `dir` from `from_segment` on (the snapshot
@@ -596,6 +832,7 @@ pub fn replay_all(
 ) -> Result<ReplayStats, String> {
     let mut stats = ReplayStats::default();
     let limits = super::load_limits_of(state);
+    let mut index: Option<TransactionIndex> = None;
     for file in list_segments(dir) {
         if file.segment < from_segment {
             // Held by the snapshot already (a crash came before its deletion).
@@ -645,6 +882,32 @@ pub fn replay_all(
         }
         for record in records {
             stats.records += 1;
+            if let Some((id, shards)) = transaction_of(record.payload) {
+                if index.is_none() {
+                    index = Some(transaction_index(dir, from_segment)?);
+                }
+                let logged = index.as_ref().expect("built above");
+                let missing: Vec<usize> = shards
+                    .iter()
+                    .copied()
+                    .filter(|&shard| !logged.contains(&(file.shards, shard, id)))
+                    .collect();
+                if !missing.is_empty() {
+                    // The crash came before every part was written: the
+                    // transaction never happened (nobody was told it did).
+                    let me = state.id.0 as usize;
+                    if (file.shards == state.shards && file.shard == me) || (file.shards != state.shards && me == 0) {
+                        crate::warning!(
+                            "WAL {} record {}: transaction {id:#x} is missing on shard(s) {missing:?} of {}: not applied",
+                            file.path.display(),
+                            record.seq,
+                            file.shards
+                        );
+                    }
+                    stats.incomplete_transactions += 1;
+                    continue;
+                }
+            }
             apply_group(state, record.payload, &file, &limits, &mut stats).map_err(|e| {
                 format!(
                     "WAL {} record {} cannot be applied: {e}",
@@ -675,6 +938,14 @@ fn apply_group(
     while r.remaining() > 0 {
         let op = r.u8()?;
         match op {
+            OP_TRANSACTION => {
+                // Checked before the group was applied.
+                r.u64_le()?;
+                let count = r.count(1)?;
+                for _ in 0..count {
+                    r.length()?;
+                }
+            }
             OP_SET | OP_DEL => {
                 let db = r.length()? as usize;
                 let key = r.string()?;
