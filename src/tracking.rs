@@ -650,28 +650,20 @@ fn client_getredir(session: &mut Session, _argv: &Argv) {
 /// CLIENT TRACKINGINFO
 fn client_trackinginfo(session: &mut Session, _argv: &Argv) {
     let tracking = &session.tracking;
-    let mut flags: Vec<&[u8]> = vec![if tracking.on { b"on" } else { b"off" }];
-    if tracking.bcast {
-        flags.push(b"bcast");
-    }
-    if tracking.optin {
-        flags.push(b"optin");
-        if tracking.caching {
-            flags.push(b"caching-yes");
-        }
-    }
-    if tracking.optout {
-        flags.push(b"optout");
-        if tracking.caching {
-            flags.push(b"caching-no");
-        }
-    }
-    if tracking.noloop {
-        flags.push(b"noloop");
-    }
-    if tracking.on && redirect_broken(session.id) {
-        flags.push(b"broken_redirect");
-    }
+    let broken = tracking.on && redirect_broken(session.id);
+    let flags: Vec<&[u8]> = [
+        (true, if tracking.on { &b"on"[..] } else { b"off" }),
+        (tracking.bcast, b"bcast"),
+        (tracking.optin, b"optin"),
+        (tracking.optin && tracking.caching, b"caching-yes"),
+        (tracking.optout, b"optout"),
+        (tracking.optout && tracking.caching, b"caching-no"),
+        (tracking.noloop, b"noloop"),
+        (broken, b"broken_redirect"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect();
     let redirect = if tracking.on { tracking.redirect as i64 } else { -1 };
     let prefixes: Vec<Vec<u8>> = tracking.prefixes.iter().cloned().collect();
     let out = &mut session.out;

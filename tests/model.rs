@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Raw, Server, SHARD_COUNTS};
+use common::{bulk, Raw, Server, SHARD_COUNTS};
 use std::collections::HashMap;
 
 struct Rng(u64);
@@ -33,13 +33,6 @@ const TTL_S: i64 = 10_000;
 #[derive(Clone, Default)]
 struct Model {
     keys: HashMap<Vec<u8>, (Vec<u8>, bool)>,
-}
-
-fn bulk(value: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", value.len()).into_bytes();
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 fn int(n: i64) -> Vec<u8> {

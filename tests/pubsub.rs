@@ -4,14 +4,7 @@
 
 mod common;
 
-use common::{for_each_shard_count, Raw, Server};
-
-fn bulk(s: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", s.len()).into_bytes();
-    out.extend_from_slice(s);
-    out.extend_from_slice(b"\r\n");
-    out
-}
+use common::{bulk, for_each_shard_count, Raw, Server};
 
 fn array(items: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", items.len()).into_bytes();

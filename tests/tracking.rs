@@ -8,33 +8,26 @@
 
 mod common;
 
-use common::{for_each_shard_count, Raw, Server};
+use common::{bulk, for_each_shard_count, Raw, Server};
 
-fn bulk(s: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", s.len()).into_bytes();
-    out.extend_from_slice(s);
-    out.extend_from_slice(b"\r\n");
+/// `head` followed by the array of `keys`.
+fn with_keys(head: &[u8], keys: &[&[u8]]) -> Vec<u8> {
+    let mut out = head.to_vec();
+    out.extend_from_slice(format!("*{}\r\n", keys.len()).as_bytes());
+    for key in keys {
+        out.extend_from_slice(&bulk(key));
+    }
     out
 }
 
 /// `>2 invalidate [keys]`: a RESP3 invalidation push.
 fn invalidate(keys: &[&[u8]]) -> Vec<u8> {
-    let mut out = b">2\r\n$10\r\ninvalidate\r\n".to_vec();
-    out.extend_from_slice(format!("*{}\r\n", keys.len()).as_bytes());
-    for key in keys {
-        out.extend_from_slice(&bulk(key));
-    }
-    out
+    with_keys(b">2\r\n$10\r\ninvalidate\r\n", keys)
 }
 
 /// A RESP2 Pub/Sub message on `__redis__:invalidate` carrying `keys`.
 fn invalidate_message(keys: &[&[u8]]) -> Vec<u8> {
-    let mut out = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n".to_vec();
-    out.extend_from_slice(format!("*{}\r\n", keys.len()).as_bytes());
-    for key in keys {
-        out.extend_from_slice(&bulk(key));
-    }
-    out
+    with_keys(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n", keys)
 }
 
 fn resp3(server: &Server) -> Raw {

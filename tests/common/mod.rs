@@ -70,6 +70,14 @@ pub fn shard_of(key: &[u8], shards: usize) -> usize {
     (crc16(key) as usize & 16383) * shards / 16384
 }
 
+/// A RESP bulk string's bytes.
+pub fn bulk(value: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", value.len()).into_bytes();
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// The shard counts every behaviour is tested with.
 pub const SHARD_COUNTS: [usize; 3] = [1, 2, 4];
 
