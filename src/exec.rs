@@ -455,10 +455,9 @@ pub fn run_keyed(
     if let Some(key) = logged_key {
         crate::persist::wal::log_command(state, db, argv.get(key), now, argv);
     }
-    // Clients served below changed keys, not this caller.
-    crate::tracking::enter(Caller::default());
+    crate::tracking::exit();
     crate::blocking::notify_if_ready(state);
-    crate::tracking::leave(caller);
+    crate::tracking::ended(caller);
     if count {
         record(state, spec, start, errors_before, out);
     } else if out.errors > errors_before {
@@ -533,13 +532,10 @@ async fn run_split(session: &mut Session, spec: &'static CommandSpec, run: Keyed
         .map(|(shard, (positions, args))| (shard, positions, OwnedArgv::from_parts(args.iter().copied())))
         .collect();
     let (db, resp3, no_touch) = (session.db, session.out.resp3, session.no_touch);
-    let caller = Caller {
-        in_tx: true,
-        ..Caller::of(session)
-    };
     let start = Instant::now();
     let replies: Vec<(Vec<usize>, ReplyBuf)> = session
         .locked(&targets, async |s: &mut Session| {
+            let caller = Caller::of(s);
             let mut replies = Vec::new();
             for (target, positions, part) in jobs {
                 let reply = s
@@ -661,12 +657,9 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
     let owned = OwnedArgv::from_argv(argv);
     let start = Instant::now();
     let errors_before = session.out.errors;
-    let caller = Caller {
-        in_tx: true,
-        ..Caller::of(session)
-    };
     session
         .locked(&targets, async |s: &mut Session| {
+            let caller = Caller::of(s);
             let mut scratch = ShardState::scratch(&s.shard.state());
             for (&target, keys) in &by_shard {
                 let keys = keys.clone();
@@ -742,9 +735,9 @@ async fn run_gathered(session: &mut Session, spec: &'static CommandSpec, run: Ke
                             }
                         }
                     }
-                    crate::tracking::enter(Caller::default());
+                    crate::tracking::exit();
                     crate::blocking::notify_if_ready(state);
-                    crate::tracking::leave(caller);
+                    crate::tracking::ended(caller);
                 })
                 .await;
             }

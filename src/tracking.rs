@@ -167,10 +167,15 @@ pub fn enter(caller: Caller) {
     CALLER.set(caller);
 }
 
-/// The keyed command on this shard ended: outside a transaction, what it
-/// changed under BCAST prefixes is broadcast now.
-pub fn leave(caller: Caller) {
+/// No client's command runs on this shard now (blocked clients are served
+/// next: their changes are not the caller's).
+pub fn exit() {
     CALLER.set(Caller::default());
+}
+
+/// The keyed command on this shard ended (after `exit`): outside a
+/// transaction, what it changed under BCAST prefixes is broadcast now.
+pub fn ended(caller: Caller) {
     if !caller.in_tx {
         broadcast();
     }

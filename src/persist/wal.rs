@@ -409,27 +409,20 @@ fn seal_group(state: &mut ShardState, now_ms: u64, transaction: Option<(u64, &[u
     Some(epoch)
 }
 
-/// A process-unique id for a logged transaction: random high bits chosen
-/// at start (ids of an earlier run, still in old segments, do not match)
-/// and a counter.
+/// A process-unique id for a logged transaction: high bits drawn at start
+/// (ids of an earlier run, still in old segments, do not match) and a
+/// counter.
 fn next_transaction_id() -> u64 {
+    use cores::seam::Rng;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static BASE: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let base = *BASE.get_or_init(|| {
-        let mut bytes = [0u8; 4];
-        if getrandom_bytes(&mut bytes).is_err() {
-            bytes = (std::process::id() ^ crate::exec::now_ms() as u32).to_le_bytes();
-        }
-        (u32::from_le_bytes(bytes) as u64) << 32
+        let mut rng = cores::seam::XorShift64::from_entropy(std::process::id() as u64);
+        rng.next_u64() & !0xffff_ffff
     });
     base | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
-}
-
-fn getrandom_bytes(buf: &mut [u8]) -> std::io::Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }
 
 /// Whether the WAL is on for this shard.
